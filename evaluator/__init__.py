@@ -1,0 +1,1 @@
+"""Score recorded pairs for quality parity, with honest statistics, and write parity reports."""

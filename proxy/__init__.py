@@ -1,0 +1,1 @@
+"""Reverse proxy on mitmproxy: split, mirror, record, fail over."""
