@@ -48,7 +48,9 @@ def _module_exists(target: str) -> bool:
     return importlib.util.find_spec(module_name) is not None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(package_name="alveare-migrate")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
@@ -57,4 +59,6 @@ def cli(verbose: int) -> None:
     Start with `alveare-migrate demo`, or `alveare-migrate init` to write a starter alveare.yaml.
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=int(os.environ.get("ALVEARE_LOG_LEVEL", level)), format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=int(os.environ.get("ALVEARE_LOG_LEVEL", level)), format="%(asctime)s %(name)s %(message)s"
+    )

@@ -61,7 +61,9 @@ def parse_store_url(url: str) -> Path:
     """``sqlite:///relative/or/absolute/path`` -> Path. Other schemes are refused with the fix."""
     prefix = "sqlite:///"
     if not url.startswith(prefix):
-        raise StoreError(f"store URL {url!r} is not supported: use sqlite:///PATH (e.g. sqlite:///alveare.sqlite)")
+        raise StoreError(
+            f"store URL {url!r} is not supported: use sqlite:///PATH (e.g. sqlite:///alveare.sqlite)"
+        )
     path = url[len(prefix) :]
     if not path:
         raise StoreError("store URL has no path: use sqlite:///PATH (e.g. sqlite:///alveare.sqlite)")
@@ -96,7 +98,9 @@ class Store:
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             except sqlite3.OperationalError as exc:
-                raise StoreError(f"cannot open store {self.path}: {exc}; check the path and its permissions") from exc
+                raise StoreError(
+                    f"cannot open store {self.path}: {exc}; check the path and its permissions"
+                ) from exc
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
@@ -145,7 +149,9 @@ class Store:
         for row in cursor:
             yield _row_pair(row)
 
-    def count_pairs(self, *, since: float | None = None, task: str | None = None, model: str | None = None) -> int:
+    def count_pairs(
+        self, *, since: float | None = None, task: str | None = None, model: str | None = None
+    ) -> int:
         where, params = _pair_filter(since, task, model)
         return int(self._conn().execute(f"SELECT count(*) FROM pairs{where}", params).fetchone()[0])
 
@@ -193,7 +199,9 @@ class Store:
         )
 
     def statuses(self, max_age_s: float = 30.0) -> dict[str, dict[str, Any]]:
-        rows = self.execute("SELECT instance, ts, status FROM proxy_status WHERE ts >= ?", (time.time() - max_age_s,))
+        rows = self.execute(
+            "SELECT instance, ts, status FROM proxy_status WHERE ts >= ?", (time.time() - max_age_s,)
+        )
         return {r[0]: {"ts": r[1], **json.loads(r[2])} for r in rows}
 
 

@@ -1,0 +1,131 @@
+"""OpenAI's wire format, as pure functions: error objects, request ids, rate-limit header values.
+
+Shared by the proxy (which must answer exactly as OpenAI does) and the stand-in upstream (``backend.sim``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+# The `type` OpenAI puts in the error object for each status it uses on /v1/chat/completions.
+ERROR_TYPE_BY_STATUS: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "invalid_request_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_exceeded",
+    500: "server_error",
+    502: "server_error",
+    503: "server_error",
+    504: "server_error",
+}
+# Fallback `code` for each status when the origin gave none we can keep.
+ERROR_CODE_BY_STATUS: dict[int, str | None] = {
+    401: "invalid_api_key",
+    404: "model_not_found",
+    429: "rate_limit_exceeded",
+}
+
+
+def error_object(
+    message: str,
+    *,
+    status: int = 400,
+    type: str | None = None,
+    param: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """OpenAI's error body: ``{"error": {"message", "type", "param", "code"}}`` (all four keys, always)."""
+    return {
+        "error": {
+            "message": message,
+            "type": type
+            or ERROR_TYPE_BY_STATUS.get(status, "invalid_request_error" if status < 500 else "server_error"),
+            "param": param,
+            "code": code if code is not None else ERROR_CODE_BY_STATUS.get(status),
+        }
+    }
+
+
+def error_bytes(message: str, *, status: int = 400, **fields: str | None) -> bytes:
+    """The error body as OpenAI sends it: pretty-printed with a trailing newline."""
+    return (json.dumps(error_object(message, status=status, **fields), indent=2) + "\n").encode()
+
+
+def new_request_id() -> str:
+    """``req_`` and 32 hex digits, as OpenAI's ``x-request-id``."""
+    return "req_" + secrets.token_hex(16)
+
+
+def new_completion_id() -> str:
+    """``chatcmpl-`` and 29 base62-ish characters, as OpenAI's completion ids."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return "chatcmpl-" + "".join(secrets.choice(alphabet) for _ in range(29))
+
+
+def format_reset(seconds: float) -> str:
+    """A reset duration the way OpenAI writes it in ``x-ratelimit-reset-*``: ``11ms``, ``1s``, ``8.64s``, ``6m0s``.
+
+    Under a second: whole milliseconds. Under a minute: seconds with up to two decimals, trailing zeros dropped.
+    From a minute: ``<m>m<s>s`` (Go's duration style), hours as ``<h>h<m>m<s>s``.
+    """
+    if seconds < 0:
+        seconds = 0.0
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    if seconds < 60:
+        text = f"{seconds:.2f}".rstrip("0").rstrip(".")
+        return f"{text}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes}m{secs}s" if hours else f"{minutes}m{secs}s"
+
+
+def parse_reset(text: str) -> float:
+    """Inverse of :func:`format_reset` (accepts any Go-style duration such as ``1h2m3.5s`` or ``250ms``)."""
+    total = 0.0
+    number = ""
+    i = 0
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = "ms" if text.startswith("ms", i) else ch
+        if unit not in units or not number:
+            raise ValueError(f"not a duration: {text!r}")
+        total += float(number) * units[unit]
+        number = ""
+        i += len(unit)
+    if number:
+        raise ValueError(f"duration without unit: {text!r}")
+    return total
+
+
+def ratelimit_headers(
+    *,
+    limit_requests: int,
+    remaining_requests: int,
+    reset_requests_s: float,
+    limit_tokens: int,
+    remaining_tokens: int,
+    reset_tokens_s: float,
+) -> dict[str, str]:
+    """The six ``x-ratelimit-*`` headers, in OpenAI's formats."""
+    return {
+        "x-ratelimit-limit-requests": str(limit_requests),
+        "x-ratelimit-limit-tokens": str(limit_tokens),
+        "x-ratelimit-remaining-requests": str(max(0, remaining_requests)),
+        "x-ratelimit-remaining-tokens": str(max(0, remaining_tokens)),
+        "x-ratelimit-reset-requests": format_reset(reset_requests_s),
+        "x-ratelimit-reset-tokens": format_reset(reset_tokens_s),
+    }
