@@ -1,0 +1,727 @@
+"""Wire-conformance suite: does an endpoint answer chat completions exactly as OpenAI does?
+
+It drives the endpoint with the official ``openai`` SDK, the client our users' apps use, and checks both what
+the SDK sees (parsed objects, exception classes) and what the SDK tolerates but apps reading raw JSON or headers
+would not (body shapes, ``x-request-id``, ``x-ratelimit-*``). Each check is one row: PASS, FAIL, or SKIP when a
+failure cannot be provoked on this endpoint (only ``backend.sim`` and our proxy in front of it honour the
+429/5xx trigger; ``strict`` turns those SKIPs into FAILs).
+
+The structural checks follow OpenAI's OpenAPI schema: required keys with their JSON types, extra keys allowed.
+Pure validators come first; the I/O (one SDK client whose transport notes every response) comes after.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import jsonschema
+import openai
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+
+Status = Literal["PASS", "FAIL", "SKIP"]
+Spec = Mapping[str, tuple[type, ...]]
+
+SIM_FAIL_HEADER = "x-sim-fail"  # backend.sim answers with this status when a request carries it
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+REQUEST_ID = re.compile(r"req_[0-9a-f]{32}")
+RATELIMIT_COUNTS = (
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens",
+)
+RATELIMIT_RESETS = ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+_DURATION = re.compile(r"(?=\d)(\d+h)?(\d+m(?!s))?(\d+(\.\d+)?(ms|s))?")  # Go style: 6ms, 8.64s, 1m6.779s
+_MAX_BODY = 16 * 1024 * 1024
+_MAX_PROBLEMS = 6
+_NULL = type(None)
+
+_COMPLETION: Spec = {"id": (str,), "object": (str,), "created": (int,), "model": (str,), "choices": (list,)}
+_CHOICE: Spec = {"index": (int,), "message": (dict,), "finish_reason": (str,), "logprobs": (dict, _NULL)}
+_MESSAGE: Spec = {"role": (str,), "content": (str, _NULL), "refusal": (str, _NULL)}
+_TOOL_CALL: Spec = {"id": (str,), "type": (str,), "function": (dict,)}
+_FUNCTION: Spec = {"name": (str,), "arguments": (str,)}
+_CHUNK_CHOICE: Spec = {"index": (int,), "delta": (dict,), "finish_reason": (str, _NULL)}
+_USAGE: Spec = {"prompt_tokens": (int,), "completion_tokens": (int,), "total_tokens": (int,)}
+_ERROR: Spec = {"message": (str,), "type": (str,), "param": (str, _NULL), "code": (str, _NULL)}
+_JSON_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One row of the suite's table."""
+
+    check: str
+    status: Status
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"check": self.check, "status": self.status, "detail": self.detail}
+
+
+# ---------------------------------------------------------------- pure validators
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type (``integer``, ``null``, ...)."""
+    return "null" if value is None else _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _has_type(value: object, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in types
+    return isinstance(value, types) or (isinstance(value, int) and float in types)
+
+
+def key_problems(obj: object, where: str, spec: Spec) -> list[str]:
+    """Missing or mistyped required keys of a JSON object (``type(None)`` in ``spec`` allows null)."""
+    if not isinstance(obj, dict):
+        return [f"{where} is {json_type(obj)} {_preview(obj)}, expected object"]
+    problems = []
+    for key, types in spec.items():
+        if key not in obj:
+            problems.append(f"{where}.{key} missing")
+        elif not _has_type(obj[key], types):
+            expected = " or ".join("null" if t is _NULL else _JSON_NAMES[t] for t in types)
+            problems.append(
+                f"{where}.{key} is {json_type(obj[key])} {_preview(obj[key])}, expected {expected}"
+            )
+    return problems
+
+
+def _preview(value: object, width: int = 60) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def usage_problems(usage: object, where: str) -> list[str]:
+    """Token counts present, integers, and adding up."""
+    problems = key_problems(usage, where, _USAGE)
+    if not problems:
+        u = cast(dict[str, int], usage)
+        if u["prompt_tokens"] + u["completion_tokens"] != u["total_tokens"]:
+            problems.append(f"{where}.total_tokens != prompt_tokens + completion_tokens")
+    return problems
+
+
+def tool_call_problems(call: object, where: str) -> list[str]:
+    problems = key_problems(call, where, _TOOL_CALL)
+    if problems:
+        return problems
+    c = cast(dict[str, Any], call)
+    if c["type"] != "function":
+        problems.append(f"{where}.type is {c['type']!r}, expected 'function'")
+    return problems + key_problems(c["function"], f"{where}.function", _FUNCTION)
+
+
+def completion_problems(body: object) -> list[str]:
+    """A non-streamed body against CreateChatCompletionResponse (required keys, types, enums)."""
+    problems = key_problems(body, "body", _COMPLETION)
+    if problems:
+        return problems
+    b = cast(dict[str, Any], body)
+    if b["object"] != "chat.completion":
+        problems.append(f"body.object is {b['object']!r}, expected 'chat.completion'")
+    if not b["choices"]:
+        problems.append("body.choices is empty")
+    for i, choice in enumerate(b["choices"]):
+        problems += _choice_problems(choice, f"choices[{i}]")
+    return problems + usage_problems(b.get("usage"), "body.usage")
+
+
+def _choice_problems(choice: object, where: str) -> list[str]:
+    problems = key_problems(choice, where, _CHOICE)
+    if problems:
+        return problems
+    c = cast(dict[str, Any], choice)
+    if c["finish_reason"] not in FINISH_REASONS:
+        problems.append(f"{where}.finish_reason {c['finish_reason']!r} is not one of OpenAI's")
+    problems += key_problems(c["message"], f"{where}.message", _MESSAGE)
+    message = c["message"]
+    if message.get("role", "assistant") != "assistant":
+        problems.append(f"{where}.message.role is {message['role']!r}, expected 'assistant'")
+    calls = message.get("tool_calls")
+    if calls is not None and not isinstance(calls, list):
+        problems.append(f"{where}.message.tool_calls is {json_type(calls)}, expected array")
+    for j, call in enumerate(calls if isinstance(calls, list) else []):
+        problems += tool_call_problems(call, f"{where}.message.tool_calls[{j}]")
+    return problems
+
+
+def chunk_problems(chunk: object, where: str) -> list[str]:
+    """One streamed chunk against CreateChatCompletionStreamResponse."""
+    problems = key_problems(chunk, where, _COMPLETION)
+    if problems:
+        return problems
+    c = cast(dict[str, Any], chunk)
+    if c["object"] != "chat.completion.chunk":
+        problems.append(f"{where}.object is {c['object']!r}, expected 'chat.completion.chunk'")
+    for i, choice in enumerate(c["choices"]):
+        problems += _chunk_choice_problems(choice, f"{where}.choices[{i}]")
+    return problems
+
+
+def _chunk_choice_problems(choice: object, where: str) -> list[str]:
+    problems = key_problems(choice, where, _CHUNK_CHOICE)
+    if problems:
+        return problems
+    c = cast(dict[str, Any], choice)
+    if c["finish_reason"] is not None and c["finish_reason"] not in FINISH_REASONS:
+        problems.append(f"{where}.finish_reason {c['finish_reason']!r} is not one of OpenAI's")
+    delta = c["delta"]
+    if "content" in delta and not _has_type(delta["content"], (str, _NULL)):
+        problems.append(f"{where}.delta.content is {json_type(delta['content'])}, expected string or null")
+    if "tool_calls" in delta and not isinstance(delta["tool_calls"], list):
+        problems.append(f"{where}.delta.tool_calls is {json_type(delta['tool_calls'])}, expected array")
+    return problems
+
+
+def parse_sse(body: bytes) -> tuple[list[object], list[str]]:
+    """The JSON payloads of an SSE body, and what is wrong with its framing (bad JSON, no final [DONE])."""
+    text = body.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    chunks: list[object] = []
+    problems: list[str] = []
+    done = False
+    for block in text.split("\n\n"):
+        lines = [line[5:].removeprefix(" ") for line in block.split("\n") if line.startswith("data:")]
+        if not lines:
+            continue
+        data = "\n".join(lines)
+        if done:
+            problems.append(f"data after [DONE]: {data[:40]!r}")
+            break
+        if data == "[DONE]":
+            done = True
+            continue
+        try:
+            chunks.append(json.loads(data))
+        except ValueError:
+            problems.append(f"event {len(chunks)} is not JSON: {data[:40]!r}")
+    if not done:
+        problems.append("stream did not end with 'data: [DONE]'")
+    return chunks, problems
+
+
+def stream_problems(chunks: list[object]) -> list[str]:
+    """Every chunk well formed, one id for all, and a finish_reason somewhere."""
+    if not chunks:
+        return ["stream carried no chunks"]
+    problems = [p for i, chunk in enumerate(chunks) for p in chunk_problems(chunk, f"chunk[{i}]")]
+    ids = {c.get("id") for c in chunks if isinstance(c, dict)}
+    if len(ids) > 1:
+        problems.append(f"chunks carry {len(ids)} different ids")
+    if not any(choice.get("finish_reason") for choice in _chunk_choices(chunks)):
+        problems.append("no chunk carries a finish_reason")
+    return problems
+
+
+def _chunk_choices(chunks: list[object]) -> Iterator[dict[str, Any]]:
+    for chunk in chunks:
+        choices = chunk.get("choices") if isinstance(chunk, dict) else None
+        yield from (c for c in choices or [] if isinstance(c, dict))
+
+
+def stream_usage_problems(chunks: list[object]) -> list[str]:
+    """With include_usage: ``usage: null`` on every chunk, then a last chunk with ``choices: []`` and the usage."""
+    if not chunks:
+        return ["stream carried no chunks"]
+    problems = []
+    for i, chunk in enumerate(chunks[:-1]):
+        if isinstance(chunk, dict) and "usage" not in chunk:
+            problems.append(f"chunk[{i}] has no usage key, expected usage: null")
+        elif isinstance(chunk, dict) and chunk["usage"] is not None:
+            problems.append(
+                f"chunk[{i}].usage is {_preview(chunk['usage'])}, expected null (only the last has it)"
+            )
+    last = chunks[-1]
+    if not isinstance(last, dict) or last.get("choices") != []:
+        return [*problems, f"last chunk is {_preview(last)}, expected the usage chunk with choices: []"]
+    return problems + usage_problems(last.get("usage"), "last chunk.usage")
+
+
+def stream_tool_problems(chunks: list[object]) -> tuple[dict[int, dict[str, str]], list[str]]:
+    """Tool calls re-assembled from their deltas, as OpenAI sends them.
+
+    The first delta of each call carries index, id, type and name with ``arguments: ""``; later deltas carry
+    only the index and an arguments fragment (the SDK concatenates string fields, so a repeated id or name
+    would corrupt them). The stream must finish with ``finish_reason: "tool_calls"``.
+    """
+    calls: dict[int, dict[str, str]] = {}
+    problems: list[str] = []
+    for choice in _chunk_choices(chunks):
+        for delta in (choice.get("delta") or {}).get("tool_calls") or []:
+            problems += _tool_delta(calls, delta)
+    if not calls:
+        problems.append("no tool_calls deltas")
+    if sorted(calls) != list(range(len(calls))):
+        problems.append(f"tool call indexes {sorted(calls)} are not 0..n-1")
+    for index, call in calls.items():
+        problems += _arguments_problems(call["arguments"], f"call {index} arguments")
+    finishes = [c["finish_reason"] for c in _chunk_choices(chunks) if c.get("finish_reason")]
+    if finishes != ["tool_calls"]:
+        problems.append(f"finish_reason(s) {finishes}, expected ['tool_calls']")
+    return calls, problems
+
+
+def _tool_delta(calls: dict[int, dict[str, str]], delta: object) -> list[str]:
+    if not isinstance(delta, dict) or not _has_type(delta.get("index"), (int,)):
+        return [f"tool_calls delta without an integer index: {_preview(delta)}"]
+    index = cast(int, delta["index"])
+    function = delta.get("function")
+    function = function if isinstance(function, dict) else {}
+    arguments = function.get("arguments")
+    if index in calls:
+        repeated = [k for k, v in (("id", delta.get("id")), ("name", function.get("name"))) if v]
+        problems = [
+            f"later delta of call {index} repeats {k} (the SDK would concatenate it)" for k in repeated
+        ]
+        if not isinstance(arguments, str):
+            problems.append(
+                f"later delta of call {index} has arguments {_preview(arguments)}, expected string"
+            )
+        calls[index]["arguments"] += arguments if isinstance(arguments, str) else ""
+        return problems
+    problems = key_problems(delta, f"first delta of call {index}", {"id": (str,), "type": (str,)})
+    problems += key_problems(function, f"first delta of call {index}.function", {"name": (str,)})
+    if arguments != "":
+        problems.append(f'first delta of call {index} has arguments {_preview(arguments)}, expected ""')
+    text = arguments if isinstance(arguments, str) else ""
+    calls[index] = {"id": str(delta.get("id")), "name": str(function.get("name")), "arguments": text}
+    return problems
+
+
+def _arguments_problems(arguments: str, where: str) -> list[str]:
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return [f"{where} are not JSON: {arguments[:40]!r}"]
+    return [] if isinstance(value, dict) else [f"{where} are {json_type(value)}, expected object"]
+
+
+def error_body_problems(body: object) -> list[str]:
+    """OpenAI's error body: ``{"error": {"message": str, "type": str, "param": str|null, "code": str|null}}``."""
+    if not isinstance(body, dict) or "error" not in body:
+        return [f'body is {_preview(body, 120)}, expected {{"error": {{...}}}}']
+    return key_problems(body["error"], "error", _ERROR)
+
+
+def request_id_problem(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("x-request-id")
+    if value is None:
+        return "no x-request-id"
+    return None if REQUEST_ID.fullmatch(value) else f"x-request-id {value!r} is not req_<32 hex>"
+
+
+def ratelimit_problems(headers: Mapping[str, str]) -> list[str]:
+    """The six ``x-ratelimit-*`` headers: counts as integers (remaining <= limit), resets as Go durations."""
+    missing = [h for h in (*RATELIMIT_COUNTS, *RATELIMIT_RESETS) if h not in headers]
+    if missing:
+        return [f"missing {', '.join(missing)}"]
+    problems = [
+        f"{h}: {headers[h]!r} is not an integer" for h in RATELIMIT_COUNTS if not headers[h].isdigit()
+    ]
+    problems += [
+        f"{h}: {headers[h]!r} is not a duration" for h in RATELIMIT_RESETS if not _is_duration(headers[h])
+    ]
+    for kind in ("requests", "tokens"):
+        limit, left = headers[f"x-ratelimit-limit-{kind}"], headers[f"x-ratelimit-remaining-{kind}"]
+        if limit.isdigit() and left.isdigit() and int(left) > int(limit):
+            problems.append(f"remaining {kind} {left} > limit {limit}")
+    return problems
+
+
+def _is_duration(text: str) -> bool:
+    return bool(text) and _DURATION.fullmatch(text) is not None
+
+
+def normalize_base_url(base_url: str) -> str:
+    """``http://host:port`` (what ``sim`` prints) means ``http://host:port/v1``; any other path is kept."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"base URL {base_url!r} is not http(s)://host[:port][/path]")
+    path = parts.path.rstrip("/") or "/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+# ---------------------------------------------------------------- I/O: the SDK against the endpoint
+
+
+class _Failed(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class _NotTriggerable(Exception):
+    """The endpoint did not produce the status a check needs; not its fault unless ``strict``."""
+
+
+def _require(problems: list[str]) -> None:
+    if problems:
+        raise _Failed(problems)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What the transport saw of one response: enough for the header checks."""
+
+    method: str
+    path: str
+    status: int
+    headers: httpx.Headers
+
+
+class _BoundedStream(httpx.SyncByteStream):
+    """A response body that gives up past the call's deadline or size cap, so a trickling endpoint can't hang us."""
+
+    def __init__(self, inner: httpx.SyncByteStream, request: httpx.Request, deadline: float) -> None:
+        self._inner, self._request, self._deadline = inner, request, deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        for chunk in self._inner:
+            size += len(chunk)
+            if time.monotonic() > self._deadline:
+                raise httpx.ReadTimeout("the answer did not complete within --timeout", request=self._request)
+            if size > _MAX_BODY:
+                raise httpx.ReadError(f"body over {_MAX_BODY} bytes", request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _RecordingTransport(httpx.BaseTransport):
+    """The real transport, noting every response and bounding each call's total time."""
+
+    def __init__(self, timeout: float) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._timeout = timeout
+        self.exchanges: list[Exchange] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self._timeout
+        response = self._inner.handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _BoundedStream(response.stream, request, deadline)
+        self.exchanges.append(
+            Exchange(request.method, request.url.path, response.status_code, response.headers)
+        )
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@dataclass
+class _Session:
+    model: str
+    strict: bool
+    client: openai.OpenAI
+    transport: _RecordingTransport
+    http: httpx.Client
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _open_session(base_url: str, api_key: str, model: str, timeout: float, strict: bool) -> _Session:
+    transport = _RecordingTransport(timeout)
+    http = httpx.Client(transport=transport, timeout=timeout)
+    client = openai.OpenAI(
+        base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout, http_client=http
+    )
+    return _Session(model, strict, client, transport, http)
+
+
+_SAY: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say this is a test"}]
+_WEATHER_TOOL: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+_ASK_WEATHER: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "What is the weather in Paris now? Use the get_weather tool."}
+]
+_CITY_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+    "required": ["city", "country"],
+    "additionalProperties": False,
+}
+_ASK_CITY: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Name the capital of France and its country, as JSON."}
+]
+
+
+def _json_of(response: httpx.Response, where: str) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        raise _Failed([f"{where} is not JSON: {response.text[:60]!r}"]) from None
+
+
+def _content_type_problems(response: httpx.Response, expected: str) -> list[str]:
+    got = response.headers.get("content-type", "")
+    return [] if got.split(";")[0].strip() == expected else [f"content-type {got!r}, expected {expected}"]
+
+
+def _complete(s: _Session, **kwargs: Any) -> dict[str, Any]:
+    """One non-streamed call: the raw body checked against the schema and parsed by the SDK."""
+    raw = s.client.chat.completions.with_raw_response.create(model=s.model, **kwargs)
+    body = _json_of(raw.http_response, "body")
+    _require(_content_type_problems(raw.http_response, "application/json") + completion_problems(body))
+    raw.parse()
+    return cast(dict[str, Any], body)
+
+
+def _stream(s: _Session, **kwargs: Any) -> list[object]:
+    """One streamed call: the raw SSE checked, then the same bytes read by the SDK's own stream."""
+    raw = s.client.chat.completions.with_raw_response.create(model=s.model, stream=True, **kwargs)
+    raw.http_response.read()
+    chunks, problems = parse_sse(raw.http_response.content)
+    _require(
+        _content_type_problems(raw.http_response, "text/event-stream") + problems + stream_problems(chunks)
+    )
+    sdk_chunks = list(raw.parse())
+    if len(sdk_chunks) != len(chunks):
+        raise _Failed([f"the SDK read {len(sdk_chunks)} chunks, the stream has {len(chunks)}"])
+    return chunks
+
+
+def _first_choice(body: dict[str, Any]) -> dict[str, Any]:
+    return cast(dict[str, Any], body["choices"][0])
+
+
+def check_non_stream(s: _Session) -> str:
+    body = _complete(s, messages=_SAY)
+    usage = body["usage"]
+    return (
+        f"chat.completion, finish_reason {_first_choice(body)['finish_reason']}, "
+        f"usage {usage['prompt_tokens']}+{usage['completion_tokens']}={usage['total_tokens']}"
+    )
+
+
+def check_stream(s: _Session) -> str:
+    chunks = _stream(s, messages=_SAY)
+    text = "".join(c["delta"].get("content") or "" for c in _chunk_choices(chunks))
+    _require([] if text else ["the deltas carry no content"])
+    return f"{len(chunks)} chunks, [DONE], {len(text)} characters of content"
+
+
+def check_stream_usage(s: _Session) -> str:
+    chunks = _stream(s, messages=_SAY, stream_options={"include_usage": True})
+    _require(stream_usage_problems(chunks))
+    usage = cast(dict[str, Any], chunks[-1])["usage"]
+    return f"usage null on {len(chunks) - 1} chunks, last chunk choices [] with total_tokens {usage['total_tokens']}"
+
+
+def check_tools(s: _Session) -> str:
+    body = _complete(s, messages=_ASK_WEATHER, tools=[_WEATHER_TOOL])
+    choice = _first_choice(body)
+    calls = choice["message"].get("tool_calls") or []
+    problems = [] if calls else ["no tool_calls in the message"]
+    if choice["finish_reason"] != "tool_calls":
+        problems.append(f"finish_reason {choice['finish_reason']!r}, expected 'tool_calls'")
+    for i, call in enumerate(calls):
+        problems += _arguments_problems(call["function"]["arguments"], f"tool_calls[{i}].function.arguments")
+    _require(problems)
+    return f"{len(calls)} tool call(s): {calls[0]['function']['name']}({calls[0]['function']['arguments']})"
+
+
+def check_stream_tools(s: _Session) -> str:
+    chunks = _stream(s, messages=_ASK_WEATHER, tools=[_WEATHER_TOOL])
+    calls, problems = stream_tool_problems(chunks)
+    _require(problems)
+    first = calls[0]
+    return f"{len(calls)} call(s) from {len(chunks)} chunks: {first['name']}({first['arguments']})"
+
+
+def check_json_mode(s: _Session) -> str:
+    body = _complete(s, messages=_ASK_CITY, response_format={"type": "json_object"})
+    content = _first_choice(body)["message"]["content"]
+    value = _json_content(content)
+    _require([] if isinstance(value, dict) else [f"content is a JSON {json_type(value)}, expected object"])
+    return f"content is a JSON object with keys {sorted(cast(dict[str, Any], value))}"
+
+
+def check_json_schema(s: _Session) -> str:
+    schema_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "city", "strict": True, "schema": _CITY_SCHEMA},
+    }
+    body = _complete(s, messages=_ASK_CITY, response_format=schema_format)
+    value = _json_content(_first_choice(body)["message"]["content"])
+    errors = [e.message for e in jsonschema.Draft202012Validator(_CITY_SCHEMA).iter_errors(value)]
+    _require([f"content does not match the schema: {e}" for e in errors])
+    return f"content matches the schema: {_preview(value)}"
+
+
+def _json_content(content: object) -> object:
+    if not isinstance(content, str):
+        raise _Failed([f"message.content is {json_type(content)}, expected a JSON string"])
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise _Failed([f"message.content is not JSON: {content[:60]!r}"]) from None
+
+
+def _error_classes() -> dict[int, type[Exception]]:
+    return {
+        400: openai.BadRequestError,
+        401: openai.AuthenticationError,
+        404: openai.NotFoundError,
+        429: openai.RateLimitError,
+        500: openai.InternalServerError,
+        503: openai.InternalServerError,
+    }
+
+
+def _provoke(s: _Session, status: int) -> None:
+    """Send the request that makes OpenAI answer ``status``: a real fault, or the sim's trigger for 429/5xx."""
+    if status == 400:  # OpenAI: 400 "Missing required parameter: 'messages'."
+        s.client.chat.completions.create(model=s.model, messages=cast(Any, openai.omit))
+    elif status == 401:
+        wrong = s.client.with_options(api_key="sk-alveare-check-wrong-" + secrets.token_hex(8))
+        wrong.chat.completions.create(model=s.model, messages=_SAY)
+    elif status == 404:
+        model = "alveare-check-no-such-model-" + secrets.token_hex(4)
+        s.client.chat.completions.create(model=model, messages=_SAY)
+    else:
+        headers = {SIM_FAIL_HEADER: str(status)}
+        s.client.chat.completions.create(model=s.model, messages=_SAY, extra_headers=headers)
+
+
+# Why an answer other than the error is the endpoint's choice rather than a fault (-> SKIP unless strict).
+_UNTRIGGERABLE = {
+    401: "the endpoint accepts any key",
+    404: "the endpoint serves any model name",
+    429: f"the endpoint ignores the {SIM_FAIL_HEADER} trigger",
+    500: f"the endpoint ignores the {SIM_FAIL_HEADER} trigger",
+    503: f"the endpoint ignores the {SIM_FAIL_HEADER} trigger",
+}
+
+
+def check_error(s: _Session, status: int) -> str:
+    """The SDK raises the exception OpenAI's answer would give, and the body is OpenAI's error object."""
+    expected = _error_classes()[status]
+    try:
+        _provoke(s, status)
+    except openai.APIStatusError as e:
+        return _error_detail(e, status, expected)
+    if status in _UNTRIGGERABLE:
+        raise _NotTriggerable(f"answered 200: {_UNTRIGGERABLE[status]}")
+    raise _Failed([f"answered 200, expected {status} {expected.__name__}"])
+
+
+def _error_detail(e: openai.APIStatusError, status: int, expected: type[Exception]) -> str:
+    got = f"{e.status_code} {type(e).__name__}"
+    if e.status_code != status and status in (429, 500, 503):
+        raise _NotTriggerable(f"answered {got}: {_UNTRIGGERABLE[status]}")
+    problems = [] if e.status_code == status else [f"answered {got}, expected {status} {expected.__name__}"]
+    if type(e) is not expected:
+        problems.append(f"the SDK raised {type(e).__name__}, expected {expected.__name__}")
+    response = e.response
+    problems += _content_type_problems(response, "application/json")
+    problems += error_body_problems(_json_of(response, "error body"))
+    _require(problems)
+    error = response.json()["error"]
+    return f"{got}, type {error['type']!r}, code {error['code']!r}"
+
+
+def check_request_id(s: _Session) -> str:
+    """Every response the suite got, errors included, carries OpenAI's request id."""
+    seen = s.transport.exchanges
+    bad = [(x, p) for x in seen if (p := request_id_problem(x.headers))]
+    _require([f"{len(bad)} of {len(seen)} responses: " + _first_problems([p for _, p in bad])] if bad else [])
+    _require([] if seen else ["no responses to inspect"])
+    return f"req_<32 hex> on all {len(seen)} responses"
+
+
+def check_ratelimit(s: _Session) -> str:
+    """Every successful response carries the six x-ratelimit-* headers in OpenAI's formats."""
+    ok = [x for x in s.transport.exchanges if 200 <= x.status < 300]
+    _require([] if ok else ["no successful response to inspect"])
+    problems = [f"{x.status} {x.method} {x.path}: {p}" for x in ok for p in ratelimit_problems(x.headers)]
+    _require(sorted(set(p.split(": ", 1)[1] for p in problems)) if problems else [])
+    return f"six x-ratelimit-* headers on all {len(ok)} successful responses"
+
+
+def _first_problems(problems: list[str]) -> str:
+    unique = list(dict.fromkeys(problems))
+    more = f" (+{len(unique) - _MAX_PROBLEMS} more)" if len(unique) > _MAX_PROBLEMS else ""
+    return "; ".join(unique[:_MAX_PROBLEMS]) + more
+
+
+Check = Callable[[_Session], str]
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("non-stream", check_non_stream),
+    ("stream", check_stream),
+    ("stream-usage", check_stream_usage),
+    ("tools", check_tools),
+    ("stream-tools", check_stream_tools),
+    ("json-mode", check_json_mode),
+    ("json-schema", check_json_schema),
+    *((f"error-{status}", partial(check_error, status=status)) for status in (400, 401, 404, 429, 500, 503)),
+    ("x-request-id", check_request_id),  # these two read the responses of all the checks above
+    ("x-ratelimit", check_ratelimit),
+)
+CHECK_NAMES: tuple[str, ...] = tuple(name for name, _ in CHECKS)
+
+
+def run_checks(
+    base_url: str, api_key: str, model: str, *, timeout: float = 30.0, strict: bool = False
+) -> list[CheckResult]:
+    """Run the whole suite against ``base_url`` (``http://host:port`` means ``.../v1``); one result per check.
+
+    Every call is bounded by ``timeout`` seconds. If the endpoint does not answer the first check at all, the
+    rest are reported as FAIL without being run.
+    """
+    session = _open_session(normalize_base_url(base_url), api_key, model, timeout, strict)
+    try:
+        results: list[CheckResult] = []
+        for name, check in CHECKS:
+            result, unreachable = _run_one(name, check, session)
+            results.append(result)
+            if unreachable and len(results) == 1:
+                detail = f"not run: {base_url} did not answer ({result.detail})"
+                return results + [CheckResult(n, "FAIL", detail) for n in CHECK_NAMES[1:]]
+        return results
+    finally:
+        session.close()
+
+
+def _run_one(name: str, check: Check, session: _Session) -> tuple[CheckResult, bool]:
+    """The check's row, and whether it failed because nothing answered."""
+    try:
+        return CheckResult(name, "PASS", check(session)), False
+    except _Failed as e:
+        return CheckResult(name, "FAIL", _first_problems(e.problems)), False
+    except _NotTriggerable as e:
+        status: Status = "FAIL" if session.strict else "SKIP"
+        return CheckResult(name, status, f"not triggerable: {e}"), False
+    except openai.APIStatusError as e:
+        return CheckResult(
+            name, "FAIL", f"{e.status_code} {type(e).__name__}: {_preview(e.message, 120)}"
+        ), False
+    except (openai.APIConnectionError, httpx.TransportError) as e:
+        return CheckResult(name, "FAIL", f"{type(e).__name__}: {e}"), True
+    except (openai.OpenAIError, httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+        return CheckResult(name, "FAIL", f"{type(e).__name__}: {e}"), False

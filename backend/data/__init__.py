@@ -1,0 +1,1 @@
+"""Package data: the bundled task dataset (``tasks.jsonl``) and the script that generates it."""

@@ -1,0 +1,509 @@
+"""``backend.yaml``: the specialists and the SGLang servers that host them, parsed once into frozen objects.
+
+One server per base model; a specialist is either a LoRA adapter on a server (requests must then name
+``served:adapter``, the only form SGLang routes to the adapter: a bare adapter name is answered by the base
+model without a word) or the server's whole model. :func:`specialist_targets` is what the proxy reads.
+
+Every problem raises :class:`BackendSpecError` with one line: the file, the key, what is wrong and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+GRAMMAR_BACKENDS = ("xgrammar", "outlines", "llguidance", "none")
+ROUTER_POLICIES = ("cache_aware", "round_robin", "power_of_two", "random")
+HF_PREFIX = "hf:"
+
+# Model-family substring (lower case) -> SGLang 0.5.23 tool-call parser. First match wins.
+TOOL_CALL_PARSERS: tuple[tuple[str, str], ...] = (
+    ("qwen3-coder", "qwen3_coder"),
+    ("qwen2.5", "qwen25"),
+    ("qwen3", "qwen"),
+    ("llama-3", "llama3"),
+    ("mistral", "mistral"),
+    ("deepseek-v3", "deepseekv3"),
+    ("gpt-oss", "gpt-oss"),
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_PLACEHOLDERS = ("{name}", "{host}", "{port}", "{model}", "{served}", "{models}")
+
+
+class BackendSpecError(Exception):
+    """A problem in backend.yaml; the message is one line: file, key, problem, fix."""
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A LoRA adapter: a local directory (checked to exist) or a Hugging Face repo (``hf:org/name``)."""
+
+    source: str
+    path: str
+    remote: bool
+
+
+@dataclass(frozen=True)
+class Specialist:
+    name: str
+    server: str
+    adapter: Adapter | None = None
+
+    @property
+    def is_lora(self) -> bool:
+        return self.adapter is not None
+
+
+@dataclass(frozen=True)
+class Server:
+    """One SGLang server (or several identical replicas behind SGLang's router when ``replicas > 1``)."""
+
+    name: str
+    model: str
+    port: int
+    host: str = "127.0.0.1"
+    tp_size: int = 1
+    mem_fraction_static: float | None = None
+    context_length: int | None = None
+    tool_call_parser: str | None = None
+    grammar_backend: str = "xgrammar"
+    max_loras_per_batch: int | None = None
+    max_lora_rank: int | None = None
+    replicas: int = 1
+    router_policy: str = "cache_aware"
+    base_gpu_id: int = 0
+    load_format: str | None = None
+    extra_args: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        """Where clients go: the server itself, or the router in front of the replicas."""
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    def replica_ports(self) -> tuple[int, ...]:
+        """With replicas the router takes ``port`` and replica i listens on ``port + 1 + i``."""
+        if self.replicas == 1:
+            return (self.port,)
+        return tuple(self.port + 1 + i for i in range(self.replicas))
+
+    def router_metrics_port(self) -> int:
+        return self.port + self.replicas + 1
+
+    def ports(self) -> tuple[int, ...]:
+        if self.replicas == 1:
+            return (self.port,)
+        return (self.port, *self.replica_ports(), self.router_metrics_port())
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """How ``backend up`` waits, restarts and stops; the defaults suit a real model load."""
+
+    health_timeout_s: float = 900.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    stable_after_s: float = 60.0
+    stop_grace_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    source: str
+    servers: tuple[Server, ...]
+    specialists: tuple[Specialist, ...]
+    api_key_env: str | None = None
+    launcher: tuple[str, ...] | None = None
+    supervision: Supervision = Supervision()
+
+    def server(self, name: str) -> Server:
+        for server in self.servers:
+            if server.name == name:
+                return server
+        raise KeyError(name)
+
+    def specialists_on(self, server: Server) -> tuple[Specialist, ...]:
+        return tuple(s for s in self.specialists if s.server == server.name)
+
+    def adapters_on(self, server: Server) -> tuple[Specialist, ...]:
+        return tuple(s for s in self.specialists_on(server) if s.is_lora)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the proxy sends a specialist's requests: ``POST {url}/v1/chat/completions`` with ``model``."""
+
+    url: str
+    model: str
+    api_key_env: str | None = None
+
+
+def specialist_targets(spec: BackendSpec) -> dict[str, Target]:
+    """Specialist name -> Target; LoRA specialists get ``served:adapter`` so SGLang really uses the adapter."""
+    return {s.name: _target(spec, s) for s in spec.specialists}
+
+
+def target_for(spec: BackendSpec, model: str) -> Target:
+    """Resolve a name from the proxy's model map: a specialist, a served name, or an exact ``served:adapter``."""
+    targets = specialist_targets(spec)
+    if model in targets:
+        return targets[model]
+    for target in targets.values():
+        if target.model == model:
+            return target
+    for server in spec.servers:
+        if server.name == model:
+            return Target(url=server.url, model=server.name, api_key_env=spec.api_key_env)
+    known = ", ".join(sorted(targets)) or "(none)"
+    raise BackendSpecError(
+        f"{spec.source}: specialists: no specialist or server named {model!r}; use one of: {known}"
+    )
+
+
+def _target(spec: BackendSpec, specialist: Specialist) -> Target:
+    server = spec.server(specialist.server)
+    model = f"{server.name}:{specialist.name}" if specialist.is_lora else server.name
+    return Target(url=server.url, model=model, api_key_env=spec.api_key_env)
+
+
+def default_tool_call_parser(model: str) -> str | None:
+    """The SGLang tool-call parser for a model family, from the model path's name; None when unknown."""
+    lowered = model.lower()
+    for needle, parser in TOOL_CALL_PARSERS:
+        if needle in lowered:
+            return parser
+    return None
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def load_spec(path: Path) -> BackendSpec:
+    """Read and validate ``path``; relative adapter and model paths are relative to the file's folder."""
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BackendSpecError(
+            f"{source}: no such file; copy examples/backend.yaml and edit it, or pass --file"
+        ) from None
+    except yaml.YAMLError as exc:
+        detail = str(exc).replace("\n", " ")
+        raise BackendSpecError(f"{source}: not valid YAML ({detail}); fix the syntax") from None
+    return parse_spec(data, source=source, base_dir=path.resolve().parent)
+
+
+def parse_spec(raw: Any, *, source: str = "<backend>", base_dir: Path | None = None) -> BackendSpec:
+    """Validate a mapping (from YAML) into a :class:`BackendSpec`."""
+    top = _Reader(raw, source, "")
+    base = base_dir if base_dir is not None else Path.cwd()
+    default_host = top.str_("host", "127.0.0.1")
+    servers = tuple(
+        _server(name, reader, default_host) for name, reader in top.named_sections("servers", required=True)
+    )
+    names = {s.name for s in servers}
+    specialists = tuple(
+        _specialist(name, reader, names, base) for name, reader in top.named_sections("specialists")
+    )
+    spec = BackendSpec(
+        source=source,
+        servers=servers,
+        specialists=specialists,
+        api_key_env=_api_key_env(top),
+        launcher=_launcher(top),
+        supervision=_supervision(top.section("supervision")),
+    )
+    top.reject_unknown()
+    _check_ports(spec)
+    return spec
+
+
+def _server(name: str, r: _Reader, default_host: str) -> Server:
+    _check_name(name, r.where_self(), "server")
+    model = r.str_("model", None)
+    replicas = r.int_("replicas", 1, minimum=1)
+    server = Server(
+        name=name,
+        model=model,
+        port=r.int_("port", None, minimum=1, maximum=65535 - replicas - 1),
+        host=r.str_("host", default_host),
+        tp_size=r.int_("tp_size", 1, minimum=1),
+        mem_fraction_static=r.fraction("mem_fraction_static"),
+        context_length=r.optional_int("context_length", minimum=1),
+        tool_call_parser=_tool_call_parser(r, model),
+        grammar_backend=r.choice("grammar_backend", "xgrammar", GRAMMAR_BACKENDS),
+        max_loras_per_batch=r.optional_int("max_loras_per_batch", minimum=1),
+        max_lora_rank=r.optional_int("max_lora_rank", minimum=1),
+        replicas=replicas,
+        router_policy=r.choice("router_policy", "cache_aware", ROUTER_POLICIES),
+        base_gpu_id=r.int_("base_gpu_id", 0, minimum=0),
+        load_format=r.optional_str("load_format"),
+        extra_args=_extra_args(r),
+    )
+    r.reject_unknown()
+    return server
+
+
+def _tool_call_parser(r: _Reader, model: str) -> str | None:
+    """Explicit value wins (``none`` turns it off); otherwise the family's parser, if we know the family."""
+    if "tool_call_parser" not in r.raw:
+        r.seen.add("tool_call_parser")
+        return default_tool_call_parser(model)
+    value = r.str_("tool_call_parser", None)
+    return None if value == "none" else value
+
+
+# Flags the spec owns: written by `plan` from typed keys, so extra_args must not repeat them.
+OWNED_FLAGS: dict[str, str] = {
+    "--model-path": "model",
+    "--model": "model",
+    "--served-model-name": "the server's name",
+    "--host": "host",
+    "--port": "port",
+    "--tp-size": "tp_size",
+    "--tp": "tp_size",
+    "--tensor-parallel-size": "tp_size",
+    "--mem-fraction-static": "mem_fraction_static",
+    "--context-length": "context_length",
+    "--tool-call-parser": "tool_call_parser",
+    "--grammar-backend": "grammar_backend",
+    "--enable-lora": "specialists with an adapter",
+    "--lora-paths": "specialists with an adapter",
+    "--max-loras-per-batch": "max_loras_per_batch",
+    "--max-lora-rank": "max_lora_rank",
+    "--api-key": "api_key_env",
+    "--enable-metrics": "(always on)",
+    "--base-gpu-id": "base_gpu_id",
+    "--load-format": "load_format",
+}
+
+
+def _extra_args(r: _Reader) -> tuple[str, ...]:
+    args = r.str_list("extra_args")
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag in OWNED_FLAGS:
+            raise BackendSpecError(
+                f"{r.where('extra_args')}: {flag} is generated from the spec; set {OWNED_FLAGS[flag]} instead"
+            )
+    return args
+
+
+def _specialist(name: str, r: _Reader, servers: set[str], base: Path) -> Specialist:
+    _check_name(name, r.where_self(), "specialist")
+    server = r.str_("server", None)
+    if server not in servers:
+        known = ", ".join(sorted(servers))
+        raise BackendSpecError(f"{r.where('server')}: no server named {server!r}; use one of: {known}")
+    adapter_text = r.optional_str("adapter")
+    adapter = _adapter(adapter_text, r.where("adapter"), base) if adapter_text else None
+    r.reject_unknown()
+    return Specialist(name=name, server=server, adapter=adapter)
+
+
+def _adapter(text: str, where: str, base: Path) -> Adapter:
+    """``hf:org/name`` is left to SGLang to download; anything else is a local folder that must exist now."""
+    if text.startswith(HF_PREFIX):
+        repo = text[len(HF_PREFIX) :]
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+            raise BackendSpecError(
+                f"{where}: {text!r} is not hf:ORG/NAME; write e.g. hf:acme/qwen-classify-lora"
+            )
+        return Adapter(source=text, path=repo, remote=True)
+    folder = (base / Path(text).expanduser()).resolve()
+    if not folder.is_dir():
+        raise BackendSpecError(
+            f"{where}: adapter folder {folder} does not exist; fix the path "
+            f"(relative to the file) or write hf:ORG/NAME for a Hugging Face repo"
+        )
+    if not (folder / "adapter_config.json").is_file():
+        raise BackendSpecError(
+            f"{where}: {folder} has no adapter_config.json; point it at a PEFT LoRA adapter folder"
+        )
+    return Adapter(source=text, path=str(folder), remote=False)
+
+
+def _check_name(name: str, where: str, what: str) -> None:
+    if ":" in name:
+        raise BackendSpecError(
+            f"{where}: {what} name {name!r} contains ':'; SGLang reads 'served:adapter', so rename it"
+        )
+    if not _NAME.match(name):
+        raise BackendSpecError(f"{where}: {what} name {name!r} must be letters, digits, '.', '_', '-' or '/'")
+
+
+def _api_key_env(top: _Reader) -> str | None:
+    name = top.optional_str("api_key_env")
+    if name is not None and not _ENV_NAME.match(name):
+        raise BackendSpecError(
+            f"{top.where('api_key_env')}: {name!r} must be an environment variable name, e.g. SGLANG_API_KEY"
+        )
+    return name
+
+
+def _launcher(top: _Reader) -> tuple[str, ...] | None:
+    args = top.str_list("launcher")
+    if not args:
+        return None
+    if not any("{port}" in arg for arg in args):
+        raise BackendSpecError(
+            f"{top.where('launcher')}: must contain {{port}}; placeholders: {', '.join(_PLACEHOLDERS)}"
+        )
+    return args
+
+
+def _supervision(r: _Reader) -> Supervision:
+    d = Supervision()
+    value = Supervision(
+        health_timeout_s=r.float_("health_timeout_s", d.health_timeout_s, minimum=0.1),
+        backoff_initial_s=r.float_("backoff_initial_s", d.backoff_initial_s, minimum=0.0),
+        backoff_max_s=r.float_("backoff_max_s", d.backoff_max_s, minimum=0.0),
+        stable_after_s=r.float_("stable_after_s", d.stable_after_s, minimum=0.0),
+        stop_grace_s=r.float_("stop_grace_s", d.stop_grace_s, minimum=0.0),
+    )
+    r.reject_unknown()
+    return value
+
+
+def _check_ports(spec: BackendSpec) -> None:
+    owner: dict[tuple[str, int], str] = {}
+    for server in spec.servers:
+        for port in server.ports():
+            key = (server.host, port)
+            if key in owner and owner[key] != server.name:
+                raise BackendSpecError(
+                    f"{spec.source}: servers.{server.name}.port: port {port} is also used by {owner[key]} "
+                    f"(a server with replicas uses port..port+replicas+1); pick another port"
+                )
+            owner[key] = server.name
+
+
+class _Reader:
+    """Typed reads from one mapping, remembering the keys read so the rest can be rejected by name."""
+
+    def __init__(self, raw: Any, source: str, prefix: str) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise BackendSpecError(f"{source}: {prefix.rstrip('.') or '<top>'}: must be a mapping of keys")
+        self.raw: Mapping[str, Any] = raw
+        self.source = source
+        self.prefix = prefix
+        self.seen: set[str] = set()
+
+    def where(self, key: str) -> str:
+        return f"{self.source}: {self.prefix}{key}"
+
+    def where_self(self) -> str:
+        return f"{self.source}: {self.prefix.rstrip('.')}"
+
+    def _get(self, key: str, default: Any) -> Any:
+        self.seen.add(key)
+        value = self.raw.get(key, default)
+        if value is None and default is None:
+            raise BackendSpecError(f"{self.where(key)}: required key is missing; add it")
+        return value
+
+    def section(self, key: str) -> _Reader:
+        self.seen.add(key)
+        return _Reader(self.raw.get(key), self.source, f"{self.prefix}{key}.")
+
+    def named_sections(self, key: str, *, required: bool = False) -> list[tuple[str, _Reader]]:
+        self.seen.add(key)
+        value = self.raw.get(key)
+        if not value and required:
+            raise BackendSpecError(
+                f"{self.where(key)}: required; add at least one, see examples/backend.yaml"
+            )
+        if value is None:
+            return []
+        if not isinstance(value, Mapping):
+            raise BackendSpecError(
+                f"{self.where(key)}: must map names to settings, see examples/backend.yaml"
+            )
+        return [
+            (str(name), _Reader(body, self.source, f"{self.prefix}{key}.{name}."))
+            for name, body in value.items()
+        ]
+
+    def str_(self, key: str, default: str | None) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str) or not value:
+            raise BackendSpecError(f"{self.where(key)}: {value!r} must be a non-empty string")
+        return value
+
+    def optional_str(self, key: str) -> str | None:
+        self.seen.add(key)
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise BackendSpecError(f"{self.where(key)}: {value!r} must be a non-empty string")
+        return value
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str_(key, default)
+        if value not in choices:
+            raise BackendSpecError(f"{self.where(key)}: {value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def int_(self, key: str, default: int | None, *, minimum: int, maximum: int | None = None) -> int:
+        value = self._get(key, default)
+        bad = isinstance(value, bool) or not isinstance(value, int) or value < minimum
+        if bad or (maximum is not None and value > maximum):
+            limit = f" and <= {maximum}" if maximum is not None else ""
+            raise BackendSpecError(f"{self.where(key)}: {value!r} must be a whole number >= {minimum}{limit}")
+        return int(value)
+
+    def optional_int(self, key: str, *, minimum: int) -> int | None:
+        if self.raw.get(key) is None:
+            self.seen.add(key)
+            return None
+        return self.int_(key, None, minimum=minimum)
+
+    def float_(self, key: str, default: float, *, minimum: float) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            raise BackendSpecError(f"{self.where(key)}: {value!r} must be a number >= {minimum}")
+        return float(value)
+
+    def fraction(self, key: str) -> float | None:
+        self.seen.add(key)
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            raise BackendSpecError(
+                f"{self.where(key)}: {value!r} must be a fraction between 0 and 1, e.g. 0.85"
+            )
+        return float(value)
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        self.seen.add(key)
+        value = self.raw.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+            raise BackendSpecError(f"{self.where(key)}: must be a list of strings, e.g. [--log-level, info]")
+        return tuple(str(v) for v in value)
+
+    def reject_unknown(self) -> None:
+        unknown = sorted(set(map(str, self.raw)) - self.seen)
+        if unknown:
+            raise BackendSpecError(
+                f"{self.where(unknown[0])}: unknown key; remove it or check the spelling (see docs/backend.md)"
+            )

@@ -1,0 +1,101 @@
+"""Auth: check the app's key and its rate limits before anything else happens.
+
+With ``alv_live_`` keys in the store, only those keys pass (any other gets OpenAI's 401 body and no upstream
+call) and the incumbent is called with the real OpenAI key from the proxy's environment. Without keys the proxy
+is pass-through: the client's key goes to the incumbent. Either way every split request gets OpenAI's six
+``x-ratelimit-*`` headers for its key, and a 429 ``rate_limit_exceeded`` with ``retry-after`` over the limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from mitmproxy import http
+
+from proxy import wire
+from proxy.addons.route import is_chat_path
+from proxy.keys import KeyStore
+from proxy.ratelimit import Decision, RateLimiter
+from proxy.ratelimit import Limits as RateLimits
+from proxy.runtime import METADATA_KEY, FlowInfo, Runtime, flow_info
+
+BYTES_PER_TOKEN = 4
+DEFAULT_COMPLETION_TOKENS = 16
+
+
+def bearer(flow: http.HTTPFlow) -> str:
+    header: str = flow.request.headers.get("authorization", "")
+    return header.removeprefix("Bearer ").strip()
+
+
+def estimate_tokens(raw_body: bytes) -> int:
+    """What a request is charged before it runs, as OpenAI does: its prompt plus a completion allowance."""
+    return len(raw_body) // BYTES_PER_TOKEN + DEFAULT_COMPLETION_TOKENS
+
+
+def invalid_key_response(token: str) -> http.Response:
+    shown = (token[:3] + "*" * 4 + token[-4:]) if len(token) > 8 else "*" * len(token)
+    message = (
+        f"Incorrect API key provided: {shown}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys."
+    )
+    return http.Response.make(
+        401, wire.error_bytes(message, status=401), {"content-type": "application/json"}
+    )
+
+
+def rate_limited_response(decision: Decision, limits_name: str) -> http.Response:
+    retry = max(1, math.ceil(decision.retry_after_s))
+    message = (
+        f"Rate limit reached for {limits_name} on {decision.reason}. Please try again in "
+        f"{wire.format_reset(decision.retry_after_s)}."
+    )
+    headers = {"content-type": "application/json", "retry-after": str(retry), **decision.headers}
+    body = wire.error_bytes(message, status=429, type="requests", code="rate_limit_exceeded")
+    return http.Response.make(429, body, headers)
+
+
+class Auth:
+    def __init__(self, runtime: Runtime, keys: KeyStore, limiter: RateLimiter | None = None) -> None:
+        self.runtime = runtime
+        self.keys = keys
+        self.limiter = limiter or RateLimiter()
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        info = flow_info(flow)
+        if flow.response is not None:
+            return
+        token = bearer(flow)
+        if self.keys.any_active():
+            info.key = self.keys.verify(token)
+            if info.key is None:
+                self.runtime.counts["rejected"] += 1
+                flow.response = invalid_key_response(token)
+                return
+        elif not is_chat_path(flow.request.path):
+            return  # pass-through mode: OpenAI limits the client's own key
+        self._limit(flow, info, token)
+
+    def _limit(self, flow: http.HTTPFlow, info: FlowInfo, token: str) -> None:
+        limits: RateLimits
+        if info.key is not None:
+            limit_id, limits, name = info.key.key_id, info.key, f"key {info.key.name}"
+        else:
+            limit_id = "client:" + hashlib.blake2b(token.encode(), digest_size=8).hexdigest()
+            limits, name = self.runtime.config.limits, "this key"
+        tokens = estimate_tokens(flow.request.raw_content or b"")
+        decision = self.limiter.check(limit_id, time.monotonic(), limits, tokens)
+        info.ratelimit_headers = decision.headers
+        if not decision.allowed:
+            self.runtime.counts["rate_limited"] += 1
+            flow.response = rate_limited_response(decision, name)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
+        if info is not None and info.key is not None and flow.response is not None:
+            flow.response.headers.update(info.ratelimit_headers)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self.responseheaders(flow)

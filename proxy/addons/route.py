@@ -1,0 +1,77 @@
+"""Route: decide, per request, whether it is split and which side serves it.
+
+Only ``POST /v1/chat/completions`` with a mapped model is split; everything else goes to the incumbent untouched.
+Bad split requests are answered here with OpenAI's 4xx body, before any upstream is called.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mitmproxy import http
+
+from proxy import assign, wire
+from proxy.runtime import METADATA_KEY, FlowInfo, Runtime, flow_info
+from proxy.validate import RequestError, validate_chat_request
+
+log = logging.getLogger(__name__)
+CHAT_PATH = "/v1/chat/completions"
+
+
+def is_chat_path(path: str) -> bool:
+    return path.split("?", 1)[0].rstrip("/") == CHAT_PATH
+
+
+def reply_error(flow: http.HTTPFlow, error: RequestError) -> None:
+    flow.response = http.Response.make(error.status, error.body, {"content-type": "application/json"})
+
+
+class Route:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        flow_info(flow)
+        if not is_chat_path(flow.request.path):
+            return
+        length = flow.request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.runtime.config.max_body_bytes:
+            limit = self.runtime.config.max_body_bytes
+            message = f"Request body too large: the limit is {limit} bytes."
+            reply_error(flow, RequestError(413, wire.error_bytes(message, status=413)))
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        info: FlowInfo = flow.metadata[METADATA_KEY]
+        if flow.response is not None or not is_chat_path(flow.request.path):
+            return
+        checked = validate_chat_request(
+            flow.request.method,
+            flow.request.headers.get("content-type"),
+            flow.request.raw_content or b"",
+            self.runtime.config.max_body_bytes,
+        )
+        if isinstance(checked, RequestError):
+            self.runtime.counts["rejected"] += 1
+            reply_error(flow, checked)
+            return
+        info.body, info.raw_body = checked.body, flow.request.raw_content or b""
+        info.requested_model, info.stream, info.include_usage = (
+            checked.model,
+            checked.stream,
+            checked.include_usage,
+        )
+        info.target = self.runtime.model_map.resolve(checked.model)
+        if info.target is None:
+            return
+        self._assign(flow, info)
+
+    def _assign(self, flow: http.HTTPFlow, info: FlowInfo) -> None:
+        salt = self.runtime.config.salt
+        info.stickiness = assign.stickiness_key(info.body, flow.request.headers)
+        info.key_hash = assign.key_hash(salt, info.stickiness)
+        info.percent = self.runtime.percent
+        info.side = assign.choose_side(assign.bucket(salt, info.stickiness), info.percent)
+        if info.side == "candidate" and not self.runtime.circuit.allow():
+            info.side = "incumbent"
+            info.failover, info.failover_reason = True, "circuit open"
+            self.runtime.counts["failovers"] += 1

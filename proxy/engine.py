@@ -1,0 +1,244 @@
+"""The engine: mitmproxy embedded in our process, in reverse mode, with only the addons the data path needs.
+
+``ProxyServer(config).start()`` inside a running loop; ``stop()`` drains in-flight requests and mirrors, then
+flushes the recorder, so a SIGTERM loses nothing that was served. The admin port serves ``/metrics``
+(Prometheus) and ``/healthz``. The rollout percent is polled from the store and applied live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from mitmproxy import master, options
+from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
+
+from proxy.addons.auth import Auth
+from proxy.addons.failover import Failover
+from proxy.addons.metrics import Metrics
+from proxy.addons.mirror import Mirror
+from proxy.addons.normalize import Normalize
+from proxy.addons.record import Record
+from proxy.addons.route import Route
+from proxy.addons.upstream import Upstream
+from proxy.config import Config
+from proxy.incumbent import SideClient
+from proxy.keys import KeyStore
+from proxy.recorder import Recorder
+from proxy.runtime import Runtime
+from proxy.store import Store
+
+log = logging.getLogger(__name__)
+STATUS_INTERVAL_S = 1.0
+
+
+class InFlight:
+    """Counts live requests so shutdown can wait for them (first addon in, last out)."""
+
+    def __init__(self) -> None:
+        self.live = 0
+
+    def requestheaders(self, flow: Any) -> None:
+        self.live += 1
+
+    def response(self, flow: Any) -> None:
+        self.live -= 1
+
+    def error(self, flow: Any) -> None:
+        if flow.response is None:
+            self.live -= 1
+
+
+class ProxyServer:
+    def __init__(self, config: Config, *, environ: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.runtime = Runtime(config, environ)
+        self.store = Store.open(config.store)
+        self.recorder = Recorder(self.store, config.record, self.runtime.counts)
+        from prometheus_client import CollectorRegistry
+
+        self.registry = CollectorRegistry()
+        self.inflight = InFlight()
+        self.master: master.Master | None = None
+        self.sides: SideClient | None = None
+        self.mirror: Mirror | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._admin: WSGIServer | None = None
+
+    def default_addons(self, mitm: master.Master) -> list[object]:
+        """Our addons, in data-path order: auth -> route -> upstream -> failover -> normalize -> mirror ->
+        record -> metrics."""
+        runtime = self.runtime
+        self.sides = SideClient(runtime)
+        record = Record(runtime, self.recorder)
+        self.mirror = Mirror(runtime, self.sides, record)
+        return [
+            self.inflight,
+            Auth(runtime, KeyStore(self.store)),
+            Route(runtime),
+            Upstream(runtime),
+            Failover(runtime, self.sides, mitm),
+            Normalize(runtime),
+            self.mirror,
+            record,
+            Metrics(runtime, self.registry),
+        ]
+
+    async def start(self) -> None:
+        self.runtime.percent = await asyncio.to_thread(self.store.current_percent)
+        opts = options.Options()
+        mitm = master.Master(opts)
+        mitm.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig())
+        mitm.addons.add(*self.default_addons(mitm))
+        host, port = self.config.listen_host_port()
+        opts.update(
+            mode=[f"reverse:{self.config.incumbent.url}@{host}:{port}"],
+            connection_strategy="lazy",
+            stream_large_bodies="1m",
+            body_size_limit=str(self.config.max_body_bytes * 2),
+            ssl_insecure=False,
+        )
+        self.master = mitm
+        self._run_task = asyncio.get_running_loop().create_task(mitm.run())
+        await self._wait_listening()
+        self._start_admin()
+        self._loops = [
+            asyncio.get_running_loop().create_task(self._poll_rollout()),
+            asyncio.get_running_loop().create_task(self._heartbeat()),
+        ]
+        log.info("proxy listening on %s, %s%% to the candidate", self.listen_url, self.runtime.percent)
+
+    async def _wait_listening(self) -> None:
+        for _ in range(500):
+            if self._run_task is not None and self._run_task.done():
+                self._run_task.result()
+                raise RuntimeError("mitmproxy stopped while starting")
+            if self.listen_addrs():
+                return
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"the proxy did not start listening on {self.config.listen} within 5 s")
+
+    def listen_addrs(self) -> list[tuple[str, int]]:
+        assert self.master is not None
+        server = self.master.addons.get("proxyserver")
+        return [(str(a[0]), int(a[1])) for a in server.listen_addrs()]
+
+    @property
+    def listen_url(self) -> str:
+        host, port = self.listen_addrs()[0]
+        return f"http://{host}:{port}"
+
+    @property
+    def admin_url(self) -> str:
+        assert self._admin is not None
+        host, port = self._admin.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # --- admin, rollout poller, heartbeat ----------------------------------------------------------------
+
+    def _start_admin(self) -> None:
+        host, port = self.config.admin_host_port()
+        self._admin = make_server(host, port, self._admin_app, handler_class=_QuietHandler)
+        threading.Thread(target=self._admin.serve_forever, name="alveare-admin", daemon=True).start()
+
+    def _admin_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [generate_latest(self.registry)]
+        if path == "/healthz":
+            body = json.dumps({"status": "ok", **self.runtime.status()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: try /metrics or /healthz\n"]
+
+    async def _poll_rollout(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.rollout_poll_s)
+            try:
+                percent = await asyncio.to_thread(self.store.current_percent)
+            except Exception:
+                log.exception("cannot read the rollout percent; keeping %s%%", self.runtime.percent)
+                continue
+            if percent != self.runtime.percent:
+                log.warning("rollout: %s%% -> %s%% to the candidate", self.runtime.percent, percent)
+                self.runtime.percent = percent
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.runtime.counts["record_queue"] = self.recorder.depth()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.put_status, self.runtime.instance, self.runtime.status())
+            await asyncio.sleep(STATUS_INTERVAL_S)
+
+    # --- shutdown ---------------------------------------------------------------------------------------
+
+    async def stop(self, drain_s: float = 10.0) -> None:
+        """Finish in-flight requests and mirrors (up to ``drain_s``), then flush every queued row."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_s
+        while self.inflight.live > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if self.mirror is not None:
+            await self.mirror.drain(max(0.1, deadline - loop.time()))
+        for task in self._loops:
+            task.cancel()
+        if self.master is not None:
+            self.master.shutdown()
+        if self._run_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._run_task, 5)
+        if self.sides is not None:
+            await self.sides.aclose()
+        if self._admin is not None:
+            self._admin.shutdown()
+            self._admin.server_close()
+        await asyncio.to_thread(self.recorder.close)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.store.put_status, self.runtime.instance, self.runtime.status())
+        log.info("proxy stopped; %d rows recorded", self.recorder.written)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("admin: " + format, *args)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed, except under mitmproxy >= 12 (its ``Master.run`` sets an eager task factory that
+    uvloop rejects)."""
+    try:
+        import uvloop
+        from mitmproxy import version
+    except ImportError:
+        return None
+    if int(version.VERSION.split(".")[0]) >= 12:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+async def serve(config: Config, *, ready: Callable[[ProxyServer], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+    import signal
+
+    server = ProxyServer(config)
+    await server.start()
+    if ready is not None:
+        ready(server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,188 @@
+"""API keys for the apps that call the proxy: ``alv_live_...``, stored only as a keyed hash.
+
+The stored value is HMAC-SHA256 of the key under a random pepper made once per store: a key holds 256 random
+bits, so its hash cannot be turned back into it, and the pepper makes one store's hashes useless against
+another's. A lookup is one indexed equality, fast enough to run per request. The plaintext exists once, in what :meth:`KeyStore.create` returns. :meth:`KeyStore.verify`
+keeps a short cache, so a revoke made by another process takes effect within ``cache_ttl_s``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.store import Store
+
+KEY_PREFIX = "alv_live_"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    hint TEXT NOT NULL,
+    rpm INTEGER NOT NULL,
+    tpm INTEGER NOT NULL,
+    created REAL NOT NULL,
+    revoked REAL
+);
+CREATE TABLE IF NOT EXISTS store_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+_COLUMNS = "key_id, name, hint, rpm, tpm, created, revoked"
+
+
+class UnknownKey(LookupError):
+    """No key with that id."""
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A key as stored (never its plaintext). ``hint`` shows the prefix and last four characters."""
+
+    key_id: str
+    name: str
+    hint: str
+    rpm: int
+    tpm: int
+    created: float
+    revoked: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked is None
+
+
+class KeyStore:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_ttl_s: float = 5.0,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.cache_ttl_s = cache_ttl_s
+        self.cache_size = cache_size
+        self.clock = clock
+        store.ensure_schema(SCHEMA)
+        self._pepper = _pepper(store)
+        self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        self._any_active: tuple[float, bool] | None = None
+
+    def hash(self, plaintext: str) -> str:
+        return hmac.new(self._pepper, plaintext.encode(), hashlib.sha256).hexdigest()
+
+    def create(self, name: str, rpm: int, tpm: int) -> tuple[KeyRecord, str]:
+        """A new key: the record, and the plaintext to show once."""
+        if not name.strip():
+            raise ValueError("a key needs a name (the app that will use it), e.g. --name billing-service")
+        if rpm < 1 or tpm < 1:
+            raise ValueError(f"limits must be at least 1 (got rpm={rpm}, tpm={tpm})")
+        plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+        record = KeyRecord(
+            key_id="key_" + secrets.token_hex(8),
+            name=name.strip(),
+            hint=f"{KEY_PREFIX}...{plaintext[-4:]}",
+            rpm=rpm,
+            tpm=tpm,
+            created=time.time(),
+        )
+        self.store.execute(
+            f"INSERT INTO api_keys (key_hash, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+            (self.hash(plaintext), *_row(record)),
+        )
+        self._forget_cache()
+        return record, plaintext
+
+    def verify(self, plaintext: str) -> KeyRecord | None:
+        """The active key with this plaintext, or None (unknown, revoked, or not one of ours)."""
+        if not plaintext.startswith(KEY_PREFIX):
+            return None
+        digest = self.hash(plaintext)
+        now = self.clock()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked IS NULL", (digest,)
+        )
+        record = _record(rows[0]) if rows else None
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()
+        self._cache[digest] = (now + self.cache_ttl_s, record)
+        return record
+
+    def list(self, *, include_revoked: bool = True) -> list[KeyRecord]:
+        where = "" if include_revoked else " WHERE revoked IS NULL"
+        rows = self.store.execute(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created")
+        return [_record(r) for r in rows]
+
+    def get(self, key_id: str) -> KeyRecord:
+        rows = self.store.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
+        if not rows:
+            raise UnknownKey(key_id)
+        return _record(rows[0])
+
+    def revoke(self, key_id: str) -> KeyRecord:
+        """Revoke a key (again is harmless); raises :class:`UnknownKey` if there is no such key."""
+        self.store.execute(
+            "UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL", (time.time(), key_id)
+        )
+        self._forget_cache()
+        return self.get(key_id)
+
+    def any_active(self) -> bool:
+        """Whether any key is active: if so the proxy requires one on every request."""
+        now = self.clock()
+        if self._any_active is not None and self._any_active[0] > now:
+            return self._any_active[1]
+        active = bool(self.store.execute("SELECT 1 FROM api_keys WHERE revoked IS NULL LIMIT 1"))
+        self._any_active = (now + self.cache_ttl_s, active)
+        return active
+
+    def _forget_cache(self) -> None:
+        self._cache.clear()
+        self._any_active = None
+
+
+def _pepper(store: Store) -> bytes:
+    """The store's pepper, made on first use; ``INSERT OR IGNORE`` keeps two first users from disagreeing."""
+    store.execute(
+        "INSERT OR IGNORE INTO store_secrets (name, value) VALUES ('key_pepper', ?)", (secrets.token_hex(32),)
+    )
+    rows = store.execute("SELECT value FROM store_secrets WHERE name = 'key_pepper'")
+    return bytes.fromhex(rows[0][0])
+
+
+def _row(record: KeyRecord) -> tuple[object, ...]:
+    return (
+        record.key_id,
+        record.name,
+        record.hint,
+        record.rpm,
+        record.tpm,
+        record.created,
+        record.revoked,
+    )
+
+
+def _record(row: tuple[Any, ...]) -> KeyRecord:
+    key_id, name, hint, rpm, tpm, created, revoked = row
+    return KeyRecord(
+        str(key_id),
+        str(name),
+        str(hint),
+        int(rpm),
+        int(tpm),
+        float(created),
+        None if revoked is None else float(revoked),
+    )

@@ -1,0 +1,121 @@
+"""What the addons share while the proxy runs: the config, live percent, counters, per-flow state.
+
+One :class:`Runtime` per proxy process. Addons read it; only the rollout poller writes ``percent``. Counters are
+plain ints (the proxy runs on one event loop thread) and are exported to Prometheus and the store's status row.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from proxy.circuit import CircuitBreaker
+from proxy.config import Config
+from proxy.pair import Side
+from proxy.routing import ModelMap, Target
+
+if TYPE_CHECKING:
+    from proxy.keys import KeyRecord
+
+METADATA_KEY = "alveare"
+
+
+@dataclass
+class Leg:
+    """One side's answer as it is captured on the wire; parsed later, off the served path."""
+
+    side: Side
+    status: int = 0
+    chunks: list[bytes] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    stream: bool = False
+    started: float = 0.0
+    first_byte: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    normalized: bool = False
+
+    def latency_ms(self) -> float:
+        end = self.finished if self.finished is not None else time.perf_counter()
+        return (end - self.started) * 1000
+
+    def ttft_ms(self) -> float | None:
+        return None if self.first_byte is None else (self.first_byte - self.started) * 1000
+
+
+@dataclass
+class FlowInfo:
+    """Per-flow state, kept in ``flow.metadata['alveare']``."""
+
+    pair_id: str
+    started: float
+    requested_model: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
+    raw_body: bytes = b""
+    stream: bool = False
+    include_usage: bool = False
+    target: Target | None = None
+    stickiness: str = ""
+    key_hash: str = ""
+    side: Side = "incumbent"
+    percent: float = 0.0
+    failover: bool = False
+    failover_reason: str | None = None
+    served: Leg | None = None
+    mirrored: Leg | None = None
+    candidate_failure: Leg | None = None
+    mirror_pending: bool = False
+    client_auth: str | None = None
+    key: KeyRecord | None = None
+    ratelimit_headers: dict[str, str] = field(default_factory=dict)
+    recorded: bool = False
+    background: set[Any] = field(default_factory=set)  # tasks working for this flow (kept referenced)
+
+    @property
+    def split(self) -> bool:
+        return self.target is not None
+
+
+def flow_info(flow: Any) -> FlowInfo:
+    """The flow's state, created on first use (whichever addon's hook sees the flow first)."""
+    info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
+    if info is None:
+        info = flow.metadata[METADATA_KEY] = FlowInfo(pair_id=uuid.uuid4().hex, started=time.perf_counter())
+    return info
+
+
+class Runtime:
+    def __init__(self, config: Config, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self.config = config
+        self.instance = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.model_map = ModelMap(config.models, config.specialists)
+        self.percent = 0.0
+        self.incumbent_key = env.get(config.incumbent.key_env) if config.incumbent.key_env else None
+        self.candidate_key = env.get(config.candidate.key_env) if config.candidate.key_env else None
+        self.circuit = CircuitBreaker(config.failover.circuit_failures, config.failover.circuit_reset_s)
+        self.counts: Counter[str] = Counter()
+        self.started = time.time()
+
+    def status(self) -> dict[str, Any]:
+        """The live status row ``alveare-migrate status`` shows."""
+        c = self.counts
+        return {
+            "percent": self.percent,
+            "requests": {"incumbent": c["requests.incumbent"], "candidate": c["requests.candidate"]},
+            "pairs": {"incumbent": c["pairs.incumbent"], "candidate": c["pairs.candidate"]},
+            "passthrough": c["passthrough"],
+            "mirrored": c["mirrored"],
+            "failovers": c["failovers"],
+            "mirror_dropped": c["mirror_dropped"],
+            "record_dropped": c["record_dropped"],
+            "record_queue": c["record_queue"],
+            "rejected": c["rejected"],
+            "circuit": self.circuit.state,
+            "started": self.started,
+            "listen": self.config.listen,
+        }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Creates .venv at the repo root with everything the demo and the tests need (CPU only, offline-capable).
+# torch is pinned to the CPU wheel first: a plain `torch` requirement would pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+"${PIP[@]}" --upgrade pip
+"${PIP[@]}" torch==2.13.0
+"${PIP[@]}" -e ".[embeddings,fast,dev]"
+# SGLang's argument parser only (for `alveare-migrate backend check`), without its GPU dependencies.
+"${PIP[@]}" --no-deps sglang==0.5.23
+"${PIP[@]}" -e ".[sglang-parser]"
+echo "setup done: $(.venv/bin/alveare-migrate --version)"

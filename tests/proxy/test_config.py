@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proxy.config import ConfigError, load_config, parse_config, parse_rate
+
+
+def test_starter_config_parses() -> None:
+    config = load_config(Path("migrate_cli/starter.yaml"), environ={})
+    assert config.mirror.rate == 0.1
+    assert config.models["gpt-4o-mini"] == "classify"
+    assert config.pricing["gpt-4o-mini"].output_per_1m == 0.60
+
+
+def test_precedence_flag_over_env_over_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("listen: 127.0.0.1:1000\nmirror: {rate: 0.2}\n")
+    env = {"ALVEARE_LISTEN": "127.0.0.1:2000", "ALVEARE_MIRROR_RATE": "50%"}
+    assert load_config(path, environ={}).listen == "127.0.0.1:1000"
+    assert load_config(path, environ=env).listen == "127.0.0.1:2000"
+    assert load_config(path, environ=env).mirror.rate == 0.5
+    assert load_config(path, {"listen": "127.0.0.1:3000"}, environ=env).listen == "127.0.0.1:3000"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"lissten": "x"}, "test: lissten: unknown key"),
+        ({"incumbent": {"url": "ftp://x"}}, "test: incumbent.url: 'ftp://x' is not an http(s) URL"),
+        ({"mirror": {"rate": 2000}}, "test: mirror.rate"),
+        ({"store": "postgres://x"}, "test: store: store URL 'postgres://x' is not supported"),
+        ({"listen": "8080"}, "test: listen: '8080' is not HOST:PORT"),
+        ({"failover": {"circuit_failures": 0}}, "test: failover.circuit_failures: 0 must be a whole number >= 1"),
+        ({"pricing": {"gpt-4o": {"input": 1}}}, "test: pricing.gpt-4o.output: required key is missing"),
+        ({"candidate": {"url": "http://x", "key": "y"}}, "test: candidate.key: unknown key"),
+    ],
+)
+def test_errors_name_the_file_key_and_fix(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, source="test")
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(("text", "value"), [("0.1", 0.1), ("10%", 0.1), ("10", 0.1), ("1", 1.0), ("0", 0.0)])
+def test_parse_rate(text: str, value: float) -> None:
+    assert parse_rate(text) == pytest.approx(value)

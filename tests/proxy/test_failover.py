@@ -1,0 +1,92 @@
+"""Failover and the circuit breaker, under each injected fault: the client never sees the candidate fail."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import pytest
+
+MESSAGES = [{"role": "user", "content": "Classify: my card was charged twice"}]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def served_by(raw: Any) -> str:
+    return str(raw.headers["x-alveare-upstream"])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"x-sim-fault": "hang"},
+        {"x-sim-fault": "refuse"},
+        {"x-sim-fail": "500"},
+        {"x-sim-fail": "503"},
+    ],
+    ids=["hang", "reset", "500", "503"],
+)
+def test_candidate_fault_is_replaced_by_incumbent(
+    proxy_factory: Any, sim_process: Any, fault: dict[str, str], stream: bool
+) -> None:
+    incumbent, candidate = sim_process("openai"), sim_process("sglang")
+    proxy = proxy_factory(incumbent, candidate, percent=100, failover__first_byte_timeout_s=0.5)
+    client = proxy.client()
+    started = time.monotonic()
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, extra_headers=fault, stream=stream
+    )
+    answer = raw.parse()
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
+    else:
+        text = answer.choices[0].message.content or ""
+    assert text, "the client got a normal answer"
+    assert served_by(raw) == "incumbent"
+    assert time.monotonic() - started < 10
+    pair = proxy.pairs(expected=1)[0]
+    assert pair.failover and pair.served_side == "incumbent"
+    assert pair.candidate is not None and not pair.candidate.ok
+    assert pair.incumbent is not None and pair.incumbent.ok
+    assert proxy.server.runtime.counts["failovers"] == 1
+
+
+def test_refused_candidate_fails_over(proxy_factory: Any, sim_process: Any) -> None:
+    incumbent = sim_process("openai")
+    proxy = proxy_factory(incumbent, f"http://127.0.0.1:{free_port()}", percent=100)
+    raw = proxy.client().chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content
+    assert served_by(raw) == "incumbent"
+    assert proxy.pairs(expected=1)[0].failover
+
+
+def test_circuit_opens_then_recovers(proxy_factory: Any, sim_process: Any) -> None:
+    incumbent = sim_process("openai")
+    port = free_port()
+    proxy = proxy_factory(
+        incumbent,
+        f"http://127.0.0.1:{port}",
+        percent=100,
+        failover__circuit_failures=2,
+        failover__circuit_reset_s=0.5,
+    )
+    client = proxy.client()
+    for _ in range(4):
+        assert served_by(client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)) == (
+            "incumbent"
+        )
+    runtime = proxy.server.runtime
+    assert runtime.circuit.state == "open"
+    pairs = proxy.pairs(expected=4)
+    assert sum(1 for p in pairs if p.meta.get("failover_reason") == "circuit open") == 2
+    sim_process("sglang", port=port)  # the candidate comes back
+    time.sleep(0.6)
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert served_by(raw) == "candidate"
+    assert runtime.circuit.state == "closed"
