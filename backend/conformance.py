@@ -7,6 +7,9 @@ failure cannot be provoked on this endpoint (only ``backend.sim`` and our proxy 
 429/5xx trigger; ``strict`` turns those SKIPs into FAILs).
 
 The structural checks follow OpenAI's OpenAPI schema: required keys with their JSON types, extra keys allowed.
+In completions and chunks a null key and an absent one count alike, as every official SDK reads them (so
+SGLang's explicit ``tool_calls: null`` and its missing ``refusal`` pass, a missing ``id`` does not). Error
+bodies are held to all four keys: the SDK hands apps the raw error dict (``e.body["code"]``).
 Pure validators come first; the I/O (one SDK client whose transport notes every response) comes after.
 """
 
@@ -16,7 +19,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, cast
@@ -30,7 +33,8 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 Status = Literal["PASS", "FAIL", "SKIP"]
 Spec = Mapping[str, tuple[type, ...]]
 
-SIM_FAIL_HEADER = "x-sim-fail"  # backend.sim answers with this status when a request carries it
+SIM_FAIL_HEADER = "x-sim-fail"  # backend.sim answers with this status when a request carries it,
+SIM_FAIL_MODEL = "sim-error-{status}"  # or names this model (for proxies that route by model name)
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
 REQUEST_ID = re.compile(r"req_[0-9a-f]{32}")
 RATELIMIT_COUNTS = (
@@ -51,6 +55,7 @@ _MESSAGE: Spec = {"role": (str,), "content": (str, _NULL), "refusal": (str, _NUL
 _TOOL_CALL: Spec = {"id": (str,), "type": (str,), "function": (dict,)}
 _FUNCTION: Spec = {"name": (str,), "arguments": (str,)}
 _CHUNK_CHOICE: Spec = {"index": (int,), "delta": (dict,), "finish_reason": (str, _NULL)}
+_DELTA: Spec = {"content": (str, _NULL), "tool_calls": (list, _NULL), "refusal": (str, _NULL)}
 _USAGE: Spec = {"prompt_tokens": (int,), "completion_tokens": (int,), "total_tokens": (int,)}
 _ERROR: Spec = {"message": (str,), "type": (str,), "param": (str, _NULL), "code": (str, _NULL)}
 _JSON_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
@@ -82,14 +87,16 @@ def _has_type(value: object, types: tuple[type, ...]) -> bool:
     return isinstance(value, types) or (isinstance(value, int) and float in types)
 
 
-def key_problems(obj: object, where: str, spec: Spec) -> list[str]:
-    """Missing or mistyped required keys of a JSON object (``type(None)`` in ``spec`` allows null)."""
+def key_problems(obj: object, where: str, spec: Spec, *, absent_is_null: bool = True) -> list[str]:
+    """Missing or mistyped keys of a JSON object. ``type(None)`` in ``spec`` allows null, and absence too
+    unless ``absent_is_null`` is False."""
     if not isinstance(obj, dict):
         return [f"{where} is {json_type(obj)} {_preview(obj)}, expected object"]
     problems = []
     for key, types in spec.items():
         if key not in obj:
-            problems.append(f"{where}.{key} missing")
+            if not (absent_is_null and _NULL in types):
+                problems.append(f"{where}.{key} missing")
         elif not _has_type(obj[key], types):
             expected = " or ".join("null" if t is _NULL else _JSON_NAMES[t] for t in types)
             problems.append(
@@ -177,12 +184,7 @@ def _chunk_choice_problems(choice: object, where: str) -> list[str]:
     c = cast(dict[str, Any], choice)
     if c["finish_reason"] is not None and c["finish_reason"] not in FINISH_REASONS:
         problems.append(f"{where}.finish_reason {c['finish_reason']!r} is not one of OpenAI's")
-    delta = c["delta"]
-    if "content" in delta and not _has_type(delta["content"], (str, _NULL)):
-        problems.append(f"{where}.delta.content is {json_type(delta['content'])}, expected string or null")
-    if "tool_calls" in delta and not isinstance(delta["tool_calls"], list):
-        problems.append(f"{where}.delta.tool_calls is {json_type(delta['tool_calls'])}, expected array")
-    return problems
+    return problems + key_problems(c["delta"], f"{where}.delta", _DELTA)
 
 
 def parse_sse(body: bytes) -> tuple[list[object], list[str]]:
@@ -211,11 +213,11 @@ def parse_sse(body: bytes) -> tuple[list[object], list[str]]:
     return chunks, problems
 
 
-def stream_problems(chunks: list[object]) -> list[str]:
+def stream_problems(chunks: Sequence[object]) -> list[str]:
     """Every chunk well formed, one id for all, and a finish_reason somewhere."""
     if not chunks:
         return ["stream carried no chunks"]
-    problems = [p for i, chunk in enumerate(chunks) for p in chunk_problems(chunk, f"chunk[{i}]")]
+    problems = _across_chunks([chunk_problems(chunk, "chunk[*]") for chunk in chunks])
     ids = {c.get("id") for c in chunks if isinstance(c, dict)}
     if len(ids) > 1:
         problems.append(f"chunks carry {len(ids)} different ids")
@@ -224,31 +226,39 @@ def stream_problems(chunks: list[object]) -> list[str]:
     return problems
 
 
-def _chunk_choices(chunks: list[object]) -> Iterator[dict[str, Any]]:
+def _across_chunks(per_chunk: list[list[str]]) -> list[str]:
+    """Each distinct problem once, saying how many chunks have it (a stream repeats the same fault)."""
+    seen: dict[str, list[int]] = {}
+    for i, problems in enumerate(per_chunk):
+        for problem in problems:
+            seen.setdefault(problem, []).append(i)
+    return [f"{p} (in {len(ix)} of {len(per_chunk)} chunks, from #{ix[0]})" for p, ix in seen.items()]
+
+
+def _chunk_choices(chunks: Sequence[object]) -> Iterator[dict[str, Any]]:
     for chunk in chunks:
         choices = chunk.get("choices") if isinstance(chunk, dict) else None
         yield from (c for c in choices or [] if isinstance(c, dict))
 
 
-def stream_usage_problems(chunks: list[object]) -> list[str]:
+def stream_usage_problems(chunks: Sequence[object]) -> list[str]:
     """With include_usage: ``usage: null`` on every chunk, then a last chunk with ``choices: []`` and the usage."""
     if not chunks:
         return ["stream carried no chunks"]
-    problems = []
-    for i, chunk in enumerate(chunks[:-1]):
-        if isinstance(chunk, dict) and "usage" not in chunk:
-            problems.append(f"chunk[{i}] has no usage key, expected usage: null")
-        elif isinstance(chunk, dict) and chunk["usage"] is not None:
-            problems.append(
-                f"chunk[{i}].usage is {_preview(chunk['usage'])}, expected null (only the last has it)"
-            )
+    early = [c.get("usage") if isinstance(c, dict) else None for c in chunks[:-1]]
+    problems = _across_chunks(
+        [
+            [] if u is None else [f"chunk[*].usage is {json_type(u)}, expected null before the last chunk"]
+            for u in early
+        ]
+    )
     last = chunks[-1]
     if not isinstance(last, dict) or last.get("choices") != []:
         return [*problems, f"last chunk is {_preview(last)}, expected the usage chunk with choices: []"]
     return problems + usage_problems(last.get("usage"), "last chunk.usage")
 
 
-def stream_tool_problems(chunks: list[object]) -> tuple[dict[int, dict[str, str]], list[str]]:
+def stream_tool_problems(chunks: Sequence[object]) -> tuple[dict[int, dict[str, str]], list[str]]:
     """Tool calls re-assembled from their deltas, as OpenAI sends them.
 
     The first delta of each call carries index, id, type and name with ``arguments: ""``; later deltas carry
@@ -309,9 +319,12 @@ def _arguments_problems(arguments: str, where: str) -> list[str]:
 
 def error_body_problems(body: object) -> list[str]:
     """OpenAI's error body: ``{"error": {"message": str, "type": str, "param": str|null, "code": str|null}}``."""
-    if not isinstance(body, dict) or "error" not in body:
-        return [f'body is {_preview(body, 120)}, expected {{"error": {{...}}}}']
-    return key_problems(body["error"], "error", _ERROR)
+    if not isinstance(body, dict):
+        return [f'body is {json_type(body)} {_preview(body)}, expected {{"error": {{...}}}}']
+    if "error" not in body:  # SGLang's flat {"object": "error", "message", "type", "param", "code": 400}
+        flat = f'body is flat {{{", ".join(body)}}}, expected {{"error": {{...}}}}'
+        return [flat, *key_problems(body, "body", _ERROR, absent_is_null=False)]
+    return key_problems(body["error"], "error", _ERROR, absent_is_null=False)
 
 
 def request_id_problem(headers: Mapping[str, str]) -> str | None:
@@ -583,15 +596,15 @@ def _json_content(content: object) -> object:
         raise _Failed([f"message.content is not JSON: {content[:60]!r}"]) from None
 
 
-def _error_classes() -> dict[int, type[Exception]]:
-    return {
-        400: openai.BadRequestError,
-        401: openai.AuthenticationError,
-        404: openai.NotFoundError,
-        429: openai.RateLimitError,
-        500: openai.InternalServerError,
-        503: openai.InternalServerError,
-    }
+# The exception the SDK raises for each status OpenAI answers with (503 is an InternalServerError too).
+ERROR_CLASSES: dict[int, type[openai.APIStatusError]] = {
+    400: openai.BadRequestError,
+    401: openai.AuthenticationError,
+    404: openai.NotFoundError,
+    429: openai.RateLimitError,
+    500: openai.InternalServerError,
+    503: openai.InternalServerError,
+}
 
 
 def _provoke(s: _Session, status: int) -> None:
@@ -605,36 +618,45 @@ def _provoke(s: _Session, status: int) -> None:
         model = "alveare-check-no-such-model-" + secrets.token_hex(4)
         s.client.chat.completions.create(model=model, messages=_SAY)
     else:
-        headers = {SIM_FAIL_HEADER: str(status)}
+        _trigger(s, status)
+
+
+def _trigger(s: _Session, status: int) -> None:
+    """The sim's trigger: the header with the usual model, then (if that did not work) the magic model too."""
+    headers = {SIM_FAIL_HEADER: str(status)}
+    try:
         s.client.chat.completions.create(model=s.model, messages=_SAY, extra_headers=headers)
+    except openai.APIStatusError as e:
+        if e.status_code == status:
+            raise
+    model = SIM_FAIL_MODEL.format(status=status)
+    s.client.chat.completions.create(model=model, messages=_SAY, extra_headers=headers)
 
 
-# Why an answer other than the error is the endpoint's choice rather than a fault (-> SKIP unless strict).
-_UNTRIGGERABLE = {
-    401: "the endpoint accepts any key",
-    404: "the endpoint serves any model name",
-    429: f"the endpoint ignores the {SIM_FAIL_HEADER} trigger",
-    500: f"the endpoint ignores the {SIM_FAIL_HEADER} trigger",
-    503: f"the endpoint ignores the {SIM_FAIL_HEADER} trigger",
-}
+def _untriggerable(status: int) -> str | None:
+    """Why not getting ``status`` is the endpoint's choice rather than a fault (-> SKIP unless strict)."""
+    if status in (429, 500, 503):
+        model = SIM_FAIL_MODEL.format(status=status)
+        return f"the endpoint ignores the {SIM_FAIL_HEADER} header and the {model} model"
+    return {401: "the endpoint accepts any key", 404: "the endpoint serves any model name"}.get(status)
 
 
 def check_error(s: _Session, status: int) -> str:
     """The SDK raises the exception OpenAI's answer would give, and the body is OpenAI's error object."""
-    expected = _error_classes()[status]
+    expected = ERROR_CLASSES[status]
     try:
         _provoke(s, status)
     except openai.APIStatusError as e:
         return _error_detail(e, status, expected)
-    if status in _UNTRIGGERABLE:
-        raise _NotTriggerable(f"answered 200: {_UNTRIGGERABLE[status]}")
+    if why := _untriggerable(status):
+        raise _NotTriggerable(f"answered 200: {why}")
     raise _Failed([f"answered 200, expected {status} {expected.__name__}"])
 
 
-def _error_detail(e: openai.APIStatusError, status: int, expected: type[Exception]) -> str:
+def _error_detail(e: openai.APIStatusError, status: int, expected: type[openai.APIStatusError]) -> str:
     got = f"{e.status_code} {type(e).__name__}"
     if e.status_code != status and status in (429, 500, 503):
-        raise _NotTriggerable(f"answered {got}: {_UNTRIGGERABLE[status]}")
+        raise _NotTriggerable(f"answered {got}: {_untriggerable(status)}")
     problems = [] if e.status_code == status else [f"answered {got}, expected {status} {expected.__name__}"]
     if type(e) is not expected:
         problems.append(f"the SDK raised {type(e).__name__}, expected {expected.__name__}")
@@ -649,19 +671,30 @@ def _error_detail(e: openai.APIStatusError, status: int, expected: type[Exceptio
 def check_request_id(s: _Session) -> str:
     """Every response the suite got, errors included, carries OpenAI's request id."""
     seen = s.transport.exchanges
-    bad = [(x, p) for x in seen if (p := request_id_problem(x.headers))]
-    _require([f"{len(bad)} of {len(seen)} responses: " + _first_problems([p for _, p in bad])] if bad else [])
-    _require([] if seen else ["no responses to inspect"])
+    _require(_across_responses([_listed(request_id_problem(x.headers)) for x in seen], "responses"))
     return f"req_<32 hex> on all {len(seen)} responses"
 
 
 def check_ratelimit(s: _Session) -> str:
     """Every successful response carries the six x-ratelimit-* headers in OpenAI's formats."""
     ok = [x for x in s.transport.exchanges if 200 <= x.status < 300]
-    _require([] if ok else ["no successful response to inspect"])
-    problems = [f"{x.status} {x.method} {x.path}: {p}" for x in ok for p in ratelimit_problems(x.headers)]
-    _require(sorted(set(p.split(": ", 1)[1] for p in problems)) if problems else [])
+    _require(_across_responses([ratelimit_problems(x.headers) for x in ok], "successful responses"))
     return f"six x-ratelimit-* headers on all {len(ok)} successful responses"
+
+
+def _listed(problem: str | None) -> list[str]:
+    return [] if problem is None else [problem]
+
+
+def _across_responses(per_response: list[list[str]], what: str) -> list[str]:
+    """Each distinct header problem once, with how many of the responses have it."""
+    if not per_response:
+        return [f"no {what} to inspect"]
+    counts: dict[str, int] = {}
+    for problems in per_response:
+        for problem in problems:
+            counts[problem] = counts.get(problem, 0) + 1
+    return [f"{n} of {len(per_response)} {what}: {p}" for p, n in counts.items()]
 
 
 def _first_problems(problems: list[str]) -> str:
@@ -679,7 +712,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("stream-tools", check_stream_tools),
     ("json-mode", check_json_mode),
     ("json-schema", check_json_schema),
-    *((f"error-{status}", partial(check_error, status=status)) for status in (400, 401, 404, 429, 500, 503)),
+    *((f"error-{status}", partial(check_error, status=status)) for status in ERROR_CLASSES),
     ("x-request-id", check_request_id),  # these two read the responses of all the checks above
     ("x-ratelimit", check_ratelimit),
 )
@@ -691,37 +724,51 @@ def run_checks(
 ) -> list[CheckResult]:
     """Run the whole suite against ``base_url`` (``http://host:port`` means ``.../v1``); one result per check.
 
-    Every call is bounded by ``timeout`` seconds. If the endpoint does not answer the first check at all, the
-    rest are reported as FAIL without being run.
+    Every call is bounded by ``timeout`` seconds. If the first check finds the endpoint silent, the key
+    refused or the model unknown, the rest are reported as FAIL without being run: they could only repeat it.
     """
     session = _open_session(normalize_base_url(base_url), api_key, model, timeout, strict)
     try:
         results: list[CheckResult] = []
         for name, check in CHECKS:
-            result, unreachable = _run_one(name, check, session)
+            result, blocker = _run_one(name, check, session)
             results.append(result)
-            if unreachable and len(results) == 1:
-                detail = f"not run: {base_url} did not answer ({result.detail})"
+            if blocker and len(results) == 1:
+                detail = f"not run: {blocker} ({result.detail})"
                 return results + [CheckResult(n, "FAIL", detail) for n in CHECK_NAMES[1:]]
         return results
     finally:
         session.close()
 
 
-def _run_one(name: str, check: Check, session: _Session) -> tuple[CheckResult, bool]:
-    """The check's row, and whether it failed because nothing answered."""
+def _run_one(name: str, check: Check, session: _Session) -> tuple[CheckResult, str | None]:
+    """The check's row, and what blocks every other check if this failure does."""
     try:
-        return CheckResult(name, "PASS", check(session)), False
+        return CheckResult(name, "PASS", check(session)), None
     except _Failed as e:
-        return CheckResult(name, "FAIL", _first_problems(e.problems)), False
+        return CheckResult(name, "FAIL", _first_problems(e.problems)), None
     except _NotTriggerable as e:
         status: Status = "FAIL" if session.strict else "SKIP"
-        return CheckResult(name, status, f"not triggerable: {e}"), False
+        return CheckResult(name, status, f"not triggerable: {e}"), None
     except openai.APIStatusError as e:
-        return CheckResult(
-            name, "FAIL", f"{e.status_code} {type(e).__name__}: {_preview(e.message, 120)}"
-        ), False
+        blocker = _BLOCKERS.get(e.status_code)
+        return CheckResult(name, "FAIL", _status_detail(e)), blocker and blocker.format(model=session.model)
     except (openai.APIConnectionError, httpx.TransportError) as e:
-        return CheckResult(name, "FAIL", f"{type(e).__name__}: {e}"), True
+        return CheckResult(name, "FAIL", f"{type(e).__name__}: {e}"), "the endpoint did not answer"
     except (openai.OpenAIError, httpx.HTTPError, ValueError, KeyError, TypeError) as e:
-        return CheckResult(name, "FAIL", f"{type(e).__name__}: {e}"), False
+        return CheckResult(name, "FAIL", f"{type(e).__name__}: {e}"), None
+
+
+_BLOCKERS = {
+    401: "the endpoint refused the key; pass the right --api-key",
+    403: "the endpoint refused the key; pass the right --api-key",
+    404: "the endpoint does not serve model {model!r}; pass one it serves with --model",
+}
+
+
+def _status_detail(e: openai.APIStatusError) -> str:
+    """``401 AuthenticationError: <the error's own message>``."""
+    body = e.body
+    message = body.get("message") if isinstance(body, dict) else None
+    text = message if isinstance(message, str) else e.message
+    return f"{e.status_code} {type(e).__name__}: {text[:120]}"

@@ -121,8 +121,8 @@ def run_sim(options: SimOptions) -> None:
 class SimServer:
     """The sim in a background thread, for tests that want it in-process::
 
-        with SimServer(SimOptions(flavor="sglang")) as sim:
-            httpx.get(sim.base_url + "/health")
+    with SimServer(SimOptions(flavor="sglang")) as sim:
+        httpx.get(sim.base_url + "/health")
     """
 
     def __init__(self, options: SimOptions | None = None) -> None:
@@ -175,5 +175,7 @@ class SimServer:
     def __enter__(self) -> SimServer:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

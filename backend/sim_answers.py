@@ -23,8 +23,12 @@ from typing import Any
 from backend.sim_jsongen import instance
 from backend.tasks import CLASSIFY_LABELS, TaskIndex, TaskItem
 
-# Request fields that do not change what a model says (so streamed and whole answers are the same).
-_TRANSPORT_FIELDS = frozenset({"stream", "stream_options", "n", "user", "metadata", "store", "service_tier"})
+# Request fields that do not change what a model would say, only how it is sent or where it is cut off
+# (so a streamed answer is the whole one in pieces, and max_tokens/stop truncate the same text).
+_TRANSPORT_FIELDS = frozenset(
+    {"stream", "stream_options", "n", "user", "metadata", "store", "service_tier", "logprobs", "top_logprobs"}
+    | {"stop", "max_tokens", "max_completion_tokens"}
+)
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _SENTENCES = (
     "The system keeps your settings in sync across all of your devices.",

@@ -2,69 +2,39 @@
 
 ``SimApp(options)`` is the handler the HTTP server calls with each request; it returns a plan (a whole reply,
 a stream, a hang, a drop) and never blocks. The two flavors differ only in their wire (``sim_wire``), their
-error words (``sim_errors``) and their headers, which :class:`OpenAIFlavor` and :class:`SGLangFlavor` hold.
+error words (``sim_errors``) and their headers (``sim_flavors``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from backend.sim_answers import Answer, answer
 from backend.sim_errors import (
-    NO_KEY,
     PARSE_ERROR,
     Problem,
-    incorrect_key,
     model_not_found,
     rate_limited,
     sglang_parse_error,
-    sglang_type,
     simulated,
     validate_openai,
     validate_sglang,
 )
+from backend.sim_flavors import CHAT_PATH, JSON, Flavor, OpenAIFlavor, SGLangFlavor
 from backend.sim_http import Drop, Hang, Headers, Plan, Reply, Request, Stream
 from backend.sim_options import Fault, SimOptions, parse_fault
-from backend.sim_wire import (
-    Meta,
-    StreamShape,
-    compact,
-    completion_id,
-    openai_body,
-    openai_events,
-    openai_model,
-    openai_models,
-    sglang_body,
-    sglang_error,
-    sglang_events,
-    sglang_models,
-    sglang_stream_error,
-    sse,
-)
+from backend.sim_wire import Meta, StreamShape
 from backend.tasks import TaskIndex, load_tasks
-from proxy.wire import error_object, new_request_id, ratelimit_headers
+from proxy.wire import ratelimit_headers
 
-CHAT_PATH = "/v1/chat/completions"
 MAGIC_ERROR = "sim-error-"
 MAGIC_FAULT = "sim-fault-"
-# The dated snapshot OpenAI reports for each alias.
-SNAPSHOTS = {
-    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
-    "gpt-4o": "gpt-4o-2024-08-06",
-    "gpt-4": "gpt-4-0613",
-    "gpt-3.5-turbo": "gpt-3.5-turbo-0125",
-    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
-    "gpt-4.1": "gpt-4.1-2025-04-14",
-}
-JSON = "application/json"
 
 
 class RateLimiter:
@@ -101,105 +71,6 @@ class RateLimiter:
         return over, wait, headers
 
 
-class OpenAIFlavor:
-    """api.openai.com: nested errors, ``x-request-id``, ``openai-*`` and rate-limit headers, dated models."""
-
-    name = "openai"
-
-    def __init__(self, options: SimOptions) -> None:
-        self.options = options
-        self.fingerprints: dict[str, str | None] = {}
-
-    def error(self, problem: Problem, extra: Headers = ()) -> Reply:
-        body = error_object(problem.message, status=problem.status, type=problem.type, param=problem.param)
-        body["error"]["code"] = problem.code
-        payload = (json.dumps(body, indent=2) + "\n").encode()
-        headers = (("content-type", "application/json; charset=utf-8"), ("x-request-id", new_request_id()), *extra)
-        return Reply(problem.status, headers, payload)
-
-    def unauthorized(self, key: str | None) -> Reply:
-        return self.error(incorrect_key(key) if key else Problem(401, NO_KEY))
-
-    def no_route(self, request: Request) -> Reply:
-        return self.error(Problem(404, f"Invalid URL ({request.method} {request.path})"))
-
-    def models(self) -> Reply:
-        return Reply(200, (("content-type", JSON),), openai_models(self.options.models))
-
-    def model(self, name: str) -> Reply:
-        if name not in self.options.models:
-            return self.error(model_not_found(name))
-        return Reply(200, (("content-type", JSON),), openai_model(name))
-
-    def meta(self, model: str) -> Meta:
-        if model not in self.fingerprints:
-            digest = hashlib.sha256(f"{self.options.seed}:{model}".encode()).hexdigest()
-            self.fingerprints[model] = None if model == "gpt-4" else "fp_" + digest[:10]
-        return Meta(completion_id(), int(time.time()), SNAPSHOTS.get(model, model), self.fingerprints[model])
-
-    def body(self, result: Answer, meta: Meta, request: dict[str, Any]) -> bytes:
-        return openai_body(result, meta, logprobs=bool(request.get("logprobs")))
-
-    def events(self, result: Answer, meta: Meta, shape: StreamShape) -> list[bytes]:
-        return openai_events(result, meta, shape)
-
-    def stream_error(self) -> bytes:
-        return sse(error_object(simulated(500, "").message, status=500))
-
-    def headers(self, stream: bool, processing_ms: float, ratelimit: dict[str, str]) -> Headers:
-        return (
-            ("content-type", "text/event-stream; charset=utf-8" if stream else JSON),
-            ("access-control-expose-headers", "X-Request-ID"),
-            ("openai-processing-ms", str(int(processing_ms) + 1)),
-            ("openai-version", "2020-10-01"),
-            *ratelimit.items(),
-            ("x-request-id", new_request_id()),
-        )
-
-
-class SGLangFlavor:
-    """SGLang 0.5.x: flat errors with int ``code``, ``{"error": "Unauthorized"}``, no request id or limits."""
-
-    name = "sglang"
-
-    def __init__(self, options: SimOptions) -> None:
-        self.options = options
-        self.created = int(time.time())
-
-    def error(self, problem: Problem, extra: Headers = ()) -> Reply:
-        body = sglang_error(problem.status, problem.message, sglang_type(problem.status))
-        return Reply(problem.status, (("content-type", JSON), ("server", "uvicorn"), *extra), body)
-
-    def unauthorized(self, key: str | None) -> Reply:
-        return Reply(401, (("content-type", JSON), ("server", "uvicorn")), b'{"error":"Unauthorized"}')
-
-    def no_route(self, request: Request) -> Reply:
-        allowed = request.path in (CHAT_PATH, "/v1/models", "/health", "/health_generate")
-        status, detail = (405, "Method Not Allowed") if allowed else (404, "Not Found")
-        return Reply(status, (("content-type", JSON), ("server", "uvicorn")), compact({"detail": detail}))
-
-    def models(self) -> Reply:
-        return Reply(200, (("content-type", JSON), ("server", "uvicorn")), sglang_models(self.options.models, created=self.created))
-
-    def model(self, name: str) -> Reply:
-        return self.no_route(Request("GET", "/v1/models/" + name, "", {}, b""))
-
-    def meta(self, model: str) -> Meta:
-        return Meta(uuid.uuid4().hex, int(time.time()), model)
-
-    def body(self, result: Answer, meta: Meta, request: dict[str, Any]) -> bytes:
-        return sglang_body(result, meta)
-
-    def events(self, result: Answer, meta: Meta, shape: StreamShape) -> list[bytes]:
-        return sglang_events(result, meta, shape)
-
-    def stream_error(self) -> bytes:
-        return sglang_stream_error(500, "Internal server error: simulated failure", "InternalServerError")
-
-    def headers(self, stream: bool, processing_ms: float, ratelimit: dict[str, str]) -> Headers:
-        return (("content-type", "text/event-stream; charset=utf-8" if stream else JSON), ("server", "uvicorn"))
-
-
 class SimApp:
     """The request handler: ``plan = app(request)``."""
 
@@ -207,9 +78,7 @@ class SimApp:
         self.options = options
         path = None if options.tasks_path is None else Path(options.tasks_path)
         self.tasks = TaskIndex.build(load_tasks(path))
-        self.flavor: OpenAIFlavor | SGLangFlavor = (
-            OpenAIFlavor(options) if options.flavor == "openai" else SGLangFlavor(options)
-        )
+        self.flavor: Flavor = OpenAIFlavor(options) if options.flavor == "openai" else SGLangFlavor(options)
         self.limiter = RateLimiter(options.rpm, options.tpm, clock)
         self.rng = random.Random(options.seed)
         self.default_fault = options.fault_spec
@@ -232,14 +101,15 @@ class SimApp:
     def chat(self, request: Request, key: str) -> Plan:
         try:
             fault = _header_fault(request.headers) or self.default_fault
+            forced = _status_header(request.headers.get("x-sim-fail"))
         except ValueError as exc:
-            return self.flavor.error(Problem(400, str(exc), "x-sim-fault"))
+            return self.flavor.error(Problem(400, str(exc)))
         body, parse_problem = self._parse(request.body)
-        model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else ""
+        model = _model_name(body)
         fault = _model_fault(model) or fault
         if fault is not None and fault.kind in ("hang", "refuse"):
             return Hang() if fault.kind == "hang" else Drop()
-        forced = _forced_status(request.headers.get("x-sim-fail"), model)
+        forced = forced or _magic_status(model)
         if forced is not None:
             return self.failure(forced, model)
         if self.options.error_rate and self.rng.random() < self.options.error_rate:
@@ -267,7 +137,7 @@ class SimApp:
         problem = validate(body)
         if problem is not None:
             return problem
-        if model.startswith(MAGIC_FAULT) or not model and self.flavor.name == "sglang":
+        if model.startswith(MAGIC_FAULT) or (not model and self.flavor.name == "sglang"):
             return None
         if model not in self.options.models:
             if self.flavor.name == "sglang":
@@ -275,7 +145,9 @@ class SimApp:
             return model_not_found(model)
         return None
 
-    def respond(self, request: Request, body: dict[str, Any], model: str, key: str, fault: Fault | None) -> Plan:
+    def respond(
+        self, request: Request, body: dict[str, Any], model: str, key: str, fault: Fault | None
+    ) -> Plan:
         headers = request.headers
         result = answer(
             body,
@@ -290,7 +162,12 @@ class SimApp:
             over, wait, ratelimit = self.limiter.take(key, result.prompt_tokens + result.completion_tokens)
             if over is not None:
                 retry = (("retry-after", str(max(1, math.ceil(wait)))), *ratelimit.items())
-                return self.flavor.error(rate_limited(model, self.options.rpm if over == "requests" else self.options.tpm, over, wait), retry)
+                return self.flavor.error(
+                    rate_limited(
+                        model, self.options.rpm if over == "requests" else self.options.tpm, over, wait
+                    ),
+                    retry,
+                )
         meta = self.flavor.meta(model)
         if body.get("stream"):
             return self._stream(request, body, result, meta, ratelimit, fault)
@@ -330,9 +207,9 @@ class SimApp:
         if fault is not None and fault.kind == "cut":
             cut_after = min(after, len(events) - 1)
         elif fault is not None and fault.kind == "malformed":
-            events = events[:1] + [events[1][: len(events[1]) // 2] + b"\n\n"] + events[-1:]
+            events = [events[0], events[1][: len(events[1]) // 2] + b"\n\n", events[-1]]
         elif fault is not None and fault.kind == "error":
-            events = events[: min(after, len(events) - 1)] + [self.flavor.stream_error()]
+            events = [*events[: min(after, len(events) - 1)], self.flavor.stream_error()]
             events += [b"data: [DONE]\n\n"] if self.flavor.name == "sglang" else []
         stream_headers = self.flavor.headers(True, ttft, ratelimit)
         return Stream(200, stream_headers, tuple(events), ttft / 1000, interval, cut_after)
@@ -344,6 +221,11 @@ def _bearer(headers: dict[str, str]) -> str | None:
         return None
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else value
+
+
+def _model_name(body: Any) -> str:
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else ""
 
 
 def _header_fault(headers: dict[str, str]) -> Fault | None:
@@ -360,9 +242,19 @@ def _model_fault(model: str) -> Fault | None:
         return None
 
 
-def _forced_status(header: str | None, model: str) -> int | None:
-    text = header or (model.removeprefix(MAGIC_ERROR) if model.startswith(MAGIC_ERROR) else "")
-    return int(text) if text.strip().isdigit() and 400 <= int(text) <= 599 else None
+def _status_header(value: str | None) -> int | None:
+    if value is None:
+        return None
+    status = _magic_status(MAGIC_ERROR + value.strip())
+    if status is None:
+        raise ValueError(f"x-sim-fail: {value!r}: use an HTTP error status from 400 to 599, e.g. 429")
+    return status
+
+
+def _magic_status(model: str) -> int | None:
+    """The status a ``sim-error-NNN`` model name asks for."""
+    text = model.removeprefix(MAGIC_ERROR) if model.startswith(MAGIC_ERROR) else ""
+    return int(text) if text.isdigit() and 400 <= int(text) <= 599 else None
 
 
 def _metadata_item(body: dict[str, Any]) -> str | None:

@@ -24,7 +24,12 @@ NO_KEY = (
     "accessing the API from your browser and are prompted for a username and password. You can obtain an API "
     "key from https://platform.openai.com/account/api-keys."
 )
-SGLANG_TYPES = {400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError", 503: "ServiceUnavailableError"}
+SGLANG_TYPES = {
+    400: "BadRequestError",
+    404: "NotFoundError",
+    500: "InternalServerError",
+    503: "ServiceUnavailableError",
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,14 @@ def _missing(param: str) -> Problem:
 
 
 def _invalid_type(param: str, expected: str, got: Any) -> Problem:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array", dict: "an object"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "an array",
+        dict: "an object",
+    }
     got_name = "null" if got is None else names.get(type(got), type(got).__name__)
     message = f"Invalid type for '{param}': expected {expected}, but got {got_name} instead."
     return Problem(400, message, param, "invalid_type")
@@ -57,7 +69,8 @@ def validate_openai(body: Any) -> Problem | None:
         return Problem(400, "you must provide a model parameter")
     if not isinstance(body["model"], str):
         return _invalid_type("model", "a string", body["model"])
-    return _messages_problem(body) or _choices_problem(body) or _tools_problem(body) or _format_problem(body)
+    problems = (_messages_problem, _choices_problem, _tools_problem, _format_problem, _model_support_problem)
+    return next((p for p in (check(body) for check in problems) if p is not None), None)
 
 
 def _messages_problem(body: dict[str, Any]) -> Problem | None:
@@ -96,7 +109,9 @@ def _choices_problem(body: dict[str, Any]) -> Problem | None:
         message = f"Invalid 'n': integer {'below minimum' if below else 'above maximum'} value. Expected a value {bound}, but got {n} instead."
         return Problem(400, message, "n", "integer_below_min_value" if below else "integer_above_max_value")
     if body.get("stream_options") is not None and not body.get("stream"):
-        return Problem(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
+        return Problem(
+            400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options"
+        )
     return None
 
 
@@ -104,7 +119,9 @@ def _tools_problem(body: dict[str, Any]) -> Problem | None:
     tools = body.get("tools")
     if tools is None:
         if body.get("tool_choice") is not None:
-            message = "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified."
+            message = (
+                "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified."
+            )
             return Problem(400, message, "tool_choice")
         return None
     if not isinstance(tools, list):
@@ -133,10 +150,19 @@ def _format_problem(body: dict[str, Any]) -> Problem | None:
     return None
 
 
+def _model_support_problem(body: dict[str, Any]) -> Problem | None:
+    """Options only some models take (web search: the ``*-search-*`` models)."""
+    if body.get("web_search_options") is not None and "search" not in body["model"]:
+        return Problem(400, "Web search options not supported with this model.", "web_search_options")
+    return None
+
+
 def validate_sglang(body: Any) -> Problem | None:
     """SGLang's pydantic check, reduced to what a client hits: an object with a ``messages`` list."""
     if not isinstance(body, dict):
-        return Problem(400, _fastapi_error("model_attributes_type", ("body",), "Input should be a valid dictionary"))
+        return Problem(
+            400, _fastapi_error("model_attributes_type", ("body",), "Input should be a valid dictionary")
+        )
     if "messages" not in body:
         return Problem(400, _fastapi_error("missing", ("body", "messages"), "Field required"))
     if not isinstance(body["messages"], list):
@@ -145,7 +171,10 @@ def validate_sglang(body: Any) -> Problem | None:
         return Problem(400, "Messages cannot be empty.")
     n = body.get("n", 1)
     if not isinstance(n, int) or n < 1:
-        return Problem(400, _fastapi_error("greater_than_equal", ("body", "n"), "Input should be greater than or equal to 1"))
+        return Problem(
+            400,
+            _fastapi_error("greater_than_equal", ("body", "n"), "Input should be greater than or equal to 1"),
+        )
     return None
 
 
@@ -154,7 +183,9 @@ def _fastapi_error(kind: str, loc: tuple[str, ...], msg: str) -> str:
 
 
 def sglang_parse_error(detail: str) -> str:
-    return repr([{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error", "ctx": {"error": detail}}])
+    return repr(
+        [{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error", "ctx": {"error": detail}}]
+    )
 
 
 def masked_key(key: str) -> str:
@@ -171,7 +202,9 @@ def incorrect_key(key: str) -> Problem:
 
 
 def model_not_found(model: str) -> Problem:
-    return Problem(404, f"The model `{model}` does not exist or you do not have access to it.", None, "model_not_found")
+    return Problem(
+        404, f"The model `{model}` does not exist or you do not have access to it.", None, "model_not_found"
+    )
 
 
 def rate_limited(model: str, limit: int, kind: str, retry_s: float) -> Problem:
@@ -192,8 +225,14 @@ def simulated(status: int, model: str) -> Problem:
         return model_not_found(model)
     if status == 429:
         return rate_limited(model, 10000, "requests", 1.0)
+    if status == 400:
+        return Problem(
+            400,
+            "Invalid value for 'messages': rejected on purpose (x-sim-fail).",
+            "messages",
+            "invalid_value",
+        )
     messages = {
-        400: "Invalid request (simulated).",
         403: "You are not allowed to sample from this model",
         500: "The server had an error while processing your request. Sorry about that!",
         502: "Bad gateway.",

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import cast
-import httptools  # type: ignore[import-not-found]
+
+import httptools
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -128,8 +129,12 @@ class HttpServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        tasks = [c.task for c in self.connections if c.task is not None]
         for connection in list(self.connections):
             connection.abort()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
@@ -269,11 +274,20 @@ class _Connection(asyncio.Protocol):
         if stream.first_delay_s > 0:
             await asyncio.sleep(stream.first_delay_s)
         head = _head(stream.status, stream.headers, "transfer-encoding: chunked", keep_alive)
+        if stream.interval_s <= 0 and stream.cut_after is None:  # nothing to pace: one write
+            self._send(head + b"".join(map(_chunk, stream.events)) + b"0\r\n\r\n")
+        elif not await self._paced(stream, head):
+            return
+        if not keep_alive and self.transport is not None:
+            self.transport.close()
+
+    async def _paced(self, stream: Stream, head: bytes) -> bool:
+        """Sends events one by one; False when the plan cut the connection instead of finishing."""
         for number, event in enumerate(stream.events):
             if stream.cut_after is not None and number >= stream.cut_after:
                 self._send(head)
                 self.abort()
-                return
+                return False
             if number and stream.interval_s > 0:
                 await asyncio.sleep(stream.interval_s)
             if not self.writable.is_set():
@@ -281,8 +295,7 @@ class _Connection(asyncio.Protocol):
             self._send(head + _chunk(event))
             head = b""
         self._send(head + b"0\r\n\r\n")
-        if not keep_alive and self.transport is not None:
-            self.transport.close()
+        return True
 
     def _send(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():

@@ -7,6 +7,7 @@ are picked from the property name ("city" -> a city) so tool calls look like a m
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -46,7 +47,7 @@ class _Generator:
         schema = self.resolve(schema)
         if "const" in schema:
             return schema["const"]
-        if "enum" in schema and schema["enum"]:
+        if schema.get("enum"):
             return self.rng.choice(schema["enum"])
         for key in ("anyOf", "oneOf"):
             if key in schema:
@@ -142,14 +143,11 @@ class _Generator:
             low = low + (1 if kind == "integer" else 0.01)
         if "exclusiveMaximum" in schema and "maximum" not in schema:
             high = high - (1 if kind == "integer" else 0.01)
-        if kind == "integer":
-            value = self.rng.randint(int(low), max(int(low), int(high)))
-            step = schema.get("multipleOf")
-            return (
-                value - value % int(step)
-                if isinstance(step, int) and step > 0 and value - value % step >= low
-                else value
-            )
+        step = schema.get("multipleOf")
+        if kind == "integer" or isinstance(step, int):
+            unit = step if isinstance(step, int) and step > 0 else 1
+            first, last = -(-math.ceil(low) // unit), math.floor(high) // unit
+            return self.rng.randint(first, max(first, last)) * unit
         return round(self.rng.uniform(float(low), float(max(low, high))), 2)
 
     def string(self, schema: dict[str, Any], name: str) -> str:

@@ -223,7 +223,13 @@ def openai_events(answer: Answer, meta: Meta, shape: StreamShape) -> list[bytes]
 
 def _openai_tail(usage: dict[str, Any] | None, shape: StreamShape) -> str:
     """What follows ``choices`` in a chunk: ``usage`` (with include_usage), ``obfuscation``, the end."""
-    tail = "" if not shape.include_usage else ',"usage":null' if usage is None else ',"usage":' + _COMPACT.encode(usage)
+    tail = (
+        ""
+        if not shape.include_usage
+        else ',"usage":null'
+        if usage is None
+        else ',"usage":' + _COMPACT.encode(usage)
+    )
     if shape.obfuscate:
         noise = os.urandom(17).translate(_TO_BASE62).decode()
         tail += ',"obfuscation":"' + noise[: 1 + ord(noise[0]) % 16] + '"'
@@ -325,7 +331,13 @@ def sglang_events(answer: Answer, meta: Meta, shape: StreamShape) -> list[bytes]
     per_choice = [[(c.index, *d) for d in _sglang_deltas(c, shape.pieces)] for c in answer.choices]
     events = []
     for index, delta, finish, matched in _interleave(per_choice):
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish, "matched_stop": matched}
+        choice = {
+            "index": index,
+            "delta": delta,
+            "logprobs": None,
+            "finish_reason": finish,
+            "matched_stop": matched,
+        }
         events.append((prefix + _COMPACT.encode(choice) + '],"usage":null}\n\n').encode())
     if shape.include_usage:
         events.append((prefix + '],"usage":' + _COMPACT.encode(sglang_usage(answer)) + "}\n\n").encode())

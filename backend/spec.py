@@ -213,7 +213,8 @@ def parse_spec(raw: Any, *, source: str = "<backend>", base_dir: Path | None = N
     base = base_dir if base_dir is not None else Path.cwd()
     default_host = top.str_("host", "127.0.0.1")
     servers = tuple(
-        _server(name, reader, default_host) for name, reader in top.named_sections("servers", required=True)
+        _server(name, reader, default_host, base)
+        for name, reader in top.named_sections("servers", required=True)
     )
     names = {s.name for s in servers}
     specialists = tuple(
@@ -232,9 +233,9 @@ def parse_spec(raw: Any, *, source: str = "<backend>", base_dir: Path | None = N
     return spec
 
 
-def _server(name: str, r: _Reader, default_host: str) -> Server:
+def _server(name: str, r: _Reader, default_host: str, base: Path) -> Server:
     _check_name(name, r.where_self(), "server")
-    model = r.str_("model", None)
+    model = _model(r.str_("model", None), r.where("model"), base)
     replicas = r.int_("replicas", 1, minimum=1)
     server = Server(
         name=name,
@@ -256,6 +257,18 @@ def _server(name: str, r: _Reader, default_host: str) -> Server:
     )
     r.reject_unknown()
     return server
+
+
+def _model(text: str, where: str, base: Path) -> str:
+    """A Hugging Face repo id stays as written; a path (``/``, ``./``, ``../``, ``~``) must be a folder here."""
+    if not text.startswith(("/", "./", "../", "~")):
+        return text
+    folder = (base / Path(text).expanduser()).resolve()
+    if not folder.is_dir():
+        raise BackendSpecError(
+            f"{where}: model folder {folder} does not exist; fix the path (relative to the file) or use a repo id"
+        )
+    return str(folder)
 
 
 def _tool_call_parser(r: _Reader, model: str) -> str | None:

@@ -12,19 +12,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_sim(flavor: str, cpu: int | None) -> tuple[subprocess.Popen[str], int]:
-    command = [sys.executable, "-c", "from migrate_cli.main import cli; cli()", "sim", "--flavor", flavor, "--port", "0"]
+    command = [
+        sys.executable,
+        "-c",
+        "from migrate_cli.main import cli; cli()",
+        "sim",
+        "--flavor",
+        flavor,
+        "--port",
+        "0",
+    ]
     if cpu is not None and shutil.which("taskset"):
         command = ["taskset", "-c", str(cpu), *command]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -103,11 +115,21 @@ class Client(asyncio.Protocol):
 async def drive(port: int, request: bytes, connections: int, seconds: float) -> int:
     loop = asyncio.get_running_loop()
     deadline = time.perf_counter() + seconds
-    futures = [loop.create_future() for _ in range(connections)]
+    futures: list[asyncio.Future[int]] = [loop.create_future() for _ in range(connections)]
     for future in futures:
-        await loop.create_connection(lambda f=future: Client(request, deadline, f), "127.0.0.1", port)
+        await loop.create_connection(functools.partial(Client, request, deadline, future), "127.0.0.1", port)
     counts = await asyncio.gather(*futures)
     return sum(counts)
+
+
+def run(coroutine: Coroutine[Any, Any, int]) -> int:
+    """Runs on uvloop when it is installed (the client must not be the bottleneck)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    result: int = uvloop.run(coroutine)
+    return result
 
 
 def main() -> None:
@@ -123,15 +145,9 @@ def main() -> None:
         os.sched_setaffinity(0, {args.client_cpu})
     process, port = start_sim(args.flavor, args.sim_cpu)
     try:
-        try:
-            import uvloop
-
-            runner = uvloop.run
-        except ImportError:
-            runner = asyncio.run
         request = request_bytes(port, args.stream)
-        runner(drive(port, request, args.connections, 1.0))  # warm-up
-        total = runner(drive(port, request, args.connections, args.seconds))
+        run(drive(port, request, args.connections, 1.0))  # warm-up
+        total = run(drive(port, request, args.connections, args.seconds))
     finally:
         process.terminate()
         process.wait(10)

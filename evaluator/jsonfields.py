@@ -148,5 +148,8 @@ def critical_match(incumbent: Any, candidate: Any, fields: tuple[str, ...]) -> b
 def _values_at(flat: Counter[tuple[str, str]], path: str) -> list[str]:
     nested = (path + ".", path + "[]")
     return sorted(
-        f"{p}={v}" for (p, v), count in flat.items() for _ in range(count) if p == path or p.startswith(nested)
+        f"{p}={v}"
+        for (p, v), count in flat.items()
+        for _ in range(count)
+        if p == path or p.startswith(nested)
     )

@@ -18,7 +18,12 @@ TOOLS = "tools"
 SUMMARISE = "summarise"
 CHAT = "chat"
 KINDS: tuple[str, ...] = (CLASSIFY, EXTRACT, TOOLS, SUMMARISE, CHAT)
-TASK_ALIASES = {"summarize": SUMMARISE, "summary": SUMMARISE, "classification": CLASSIFY, "extraction": EXTRACT}
+TASK_ALIASES = {
+    "summarize": SUMMARISE,
+    "summary": SUMMARISE,
+    "classification": CLASSIFY,
+    "extraction": EXTRACT,
+}
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,13 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric(
             "agreement",
-            frozenset({CLASSIFY, EXTRACT, TOOLS}),
+            frozenset({CLASSIFY}),
             "one_sample",
             1.0,
             False,
             "share",
-            "share of pairs whose answers are the same after normalization (labels: case, punctuation, "
-            "whitespace; JSON: flattened normalized key/values; tools: every call); PASS if LCB > 1 - margin",
+            "share of pairs whose labels are equal after normalization (case, punctuation, whitespace); "
+            "PASS if the lower bound of the share > 1 - margin",
         ),
         Metric(
             "json_valid",
@@ -119,10 +124,16 @@ METRICS: dict[str, Metric] = {
             "pairwise judge asked in both orders: 1 candidate better, 0 worse, 0.5 tie or position-inconsistent; "
             "mean compared with 0.5",
         ),
-        Metric("latency_p50", frozenset(), "two_latency", 0.0, True, "ms", "median total latency of ok answers"),
+        Metric(
+            "latency_p50", frozenset(), "two_latency", 0.0, True, "ms", "median total latency of ok answers"
+        ),
         Metric("latency_p95", frozenset(), "two_latency", 0.0, True, "ms", "95th percentile total latency"),
-        Metric("ttft_p50", frozenset(), "two_latency", 0.0, True, "ms", "median time to first token (streams)"),
-        Metric("ttft_p95", frozenset(), "two_latency", 0.0, True, "ms", "95th percentile time to first token"),
+        Metric(
+            "ttft_p50", frozenset(), "two_latency", 0.0, True, "ms", "median time to first token (streams)"
+        ),
+        Metric(
+            "ttft_p95", frozenset(), "two_latency", 0.0, True, "ms", "95th percentile time to first token"
+        ),
         Metric(
             "error_rate",
             frozenset(),

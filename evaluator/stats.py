@@ -108,7 +108,11 @@ def bootstrap_mean_interval(
     if data.size == 1 or float(np.ptp(data)) == 0.0:
         return (float(data[0]), float(data[0]))
     if data.size > BCA_MAX_N:
-        half = float(st.t.ppf(0.5 + confidence / 2, data.size - 1)) * float(data.std(ddof=1)) / math.sqrt(data.size)
+        half = (
+            float(st.t.ppf(0.5 + confidence / 2, data.size - 1))
+            * float(data.std(ddof=1))
+            / math.sqrt(data.size)
+        )
         return (float(data.mean()) - half, float(data.mean()) + half)
     result = st.bootstrap(
         (data,),
@@ -197,7 +201,9 @@ def mwu_critical_index(m: int, n: int, confidence: float) -> int:
     return max(0, math.ceil(m * n / 2 - 0.5 + float(st.norm.ppf(tail)) * sigma))
 
 
-def hodges_lehmann_interval(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> tuple[float, float, float]:
+def hodges_lehmann_interval(
+    x: ArrayLike, y: ArrayLike, confidence: float = 0.95
+) -> tuple[float, float, float]:
     """(shift, lower, upper) for the location shift ``x - y`` (Mann-Whitney inversion, as Kayenta and R)."""
     m, n = np.size(x), np.size(y)
     if m == 0 or n == 0:

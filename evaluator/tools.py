@@ -64,7 +64,9 @@ def json_close(left: Any, right: Any, rel_tol: float = REL_TOL) -> bool:
     if isinstance(left, dict) and isinstance(right, dict):
         return left.keys() == right.keys() and all(json_close(left[k], right[k], rel_tol) for k in left)
     if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(json_close(a, b, rel_tol) for a, b in zip(left, right, strict=True))
+        return len(left) == len(right) and all(
+            json_close(a, b, rel_tol) for a, b in zip(left, right, strict=True)
+        )
     return type(left) is type(right) and bool(left == right)
 
 
@@ -92,4 +94,9 @@ def tool_score(incumbent: list[Call], candidate: list[Call]) -> ToolScore:
 
 
 def _same_call(reference: Call, call: Call) -> bool:
-    return reference.valid and call.valid and reference.name == call.name and json_close(reference.arguments, call.arguments)
+    return (
+        reference.valid
+        and call.valid
+        and reference.name == call.name
+        and json_close(reference.arguments, call.arguments)
+    )

@@ -8,14 +8,26 @@ FAULT_CHOICES = ("refuse", "hang", "cut", "malformed", "error")
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--flavor", type=click.Choice(["openai", "sglang"]), default="openai", help="Whose wire to speak.")
+@click.option(
+    "--flavor", type=click.Choice(["openai", "sglang"]), default="openai", help="Whose wire to speak."
+)
 @click.option("--host", default="127.0.0.1", help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port; 0 picks a free one (printed).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, help="Port; 0 picks a free one (printed)."
+)
 @click.option("--seed", type=int, default=0, help="Seed of the deterministic answers.")
-@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Delay of a whole (non-streamed) answer.")
-@click.option("--ttft-ms", type=click.FloatRange(min=0), default=0.0, help="Delay before a stream's first event.")
-@click.option("--chunks", type=click.IntRange(min=0), default=0, help="Stream pieces per text (0: one per word).")
-@click.option("--chunk-interval-ms", type=click.FloatRange(min=0), default=0.0, help="Gap between stream events.")
+@click.option(
+    "--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Delay of a whole (non-streamed) answer."
+)
+@click.option(
+    "--ttft-ms", type=click.FloatRange(min=0), default=0.0, help="Delay before a stream's first event."
+)
+@click.option(
+    "--chunks", type=click.IntRange(min=0), default=0, help="Stream pieces per text (0: one per word)."
+)
+@click.option(
+    "--chunk-interval-ms", type=click.FloatRange(min=0), default=0.0, help="Gap between stream events."
+)
 @click.option(
     "--disagree",
     type=click.FloatRange(0, 1),
@@ -23,18 +35,46 @@ FAULT_CHOICES = ("refuse", "hang", "cut", "malformed", "error")
     help="Share of dataset items answered as a weaker model would (fixed per seed and item).",
 )
 @click.option("--require-key", default=None, metavar="KEY", help="Answer 401 unless the bearer key is KEY.")
-@click.option("--models", default=None, metavar="A,B,C", help="Known model names (default: gpt-4o-mini, ..., qwen:extract).")
-@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of chat requests answered 500/503.")
+@click.option(
+    "--models",
+    default=None,
+    metavar="A,B,C",
+    help="Known model names (default: gpt-4o-mini, ..., qwen:extract).",
+)
+@click.option(
+    "--error-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of chat requests answered 500/503."
+)
 @click.option(
     "--fault",
     default=None,
     metavar="KIND[:K]",
     help=f"Fault every chat request ({', '.join(FAULT_CHOICES)}); 'refuse' resets every connection.",
 )
-@click.option("--cut-after", type=click.IntRange(min=0), default=2, help="Stream events sent before 'cut'/'error' strike.")
-@click.option("--rpm", type=click.IntRange(min=1), default=1_000_000, help="Requests per minute per key (openai flavor).")
-@click.option("--tpm", type=click.IntRange(min=1), default=100_000_000, help="Tokens per minute per key (openai flavor).")
-@click.option("--tasks", "tasks_path", default=None, metavar="FILE", help="Task dataset JSONL (default: the bundled one).")
+@click.option(
+    "--cut-after",
+    type=click.IntRange(min=0),
+    default=2,
+    help="Stream events sent before 'cut'/'error' strike.",
+)
+@click.option(
+    "--rpm",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    help="Requests per minute per key (openai flavor).",
+)
+@click.option(
+    "--tpm",
+    type=click.IntRange(min=1),
+    default=100_000_000,
+    help="Tokens per minute per key (openai flavor).",
+)
+@click.option(
+    "--tasks",
+    "tasks_path",
+    default=None,
+    metavar="FILE",
+    help="Task dataset JSONL (default: the bundled one).",
+)
 def sim(
     *,
     flavor: str,
@@ -91,4 +131,6 @@ def sim(
     except ValueError as exc:
         raise click.ClickException(f"{exc} (see alveare-migrate sim --help)") from exc
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port") from exc
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
+        ) from exc

@@ -87,7 +87,7 @@ def status(*, config_path: Path | None, store_url: str | None, last: int, as_jso
 
 
 def collect_status(store: Store, *, last: int = 5) -> dict[str, Any]:
-    history = store.rollout_history(limit=last or None) if last > 0 else []
+    history = store.rollout_history(limit=last) if last > 0 else []
     return {
         "percent": store.current_percent(),
         "history": [entry_dict(e) for e in history],

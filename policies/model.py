@@ -25,8 +25,8 @@ DEFAULT_POLICY = "default.yaml"
 # The metrics the evaluator answers gates for; a typo would make a gate that never PASSes.
 METRICS: frozenset[str] = frozenset(EVALUATOR_METRICS)
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class PolicyError(Exception):
@@ -94,7 +94,7 @@ class Policy:
 
 
 def parse_duration(value: object) -> float:
-    """``500ms``, ``2s``, ``1m``, ``1h30m`` or a bare number of seconds -> seconds."""
+    """``500ms``, ``2s``, ``1m``, ``1h30m``, ``7d`` or a bare number of seconds -> seconds."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration; write e.g. 500ms, 30s, 10m or 1h")
     if isinstance(value, int | float):

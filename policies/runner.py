@@ -17,11 +17,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policies.controller import Action, Controller, Decision, Judge, RolloutState, derive_state
 from policies.model import Policy, Stage
 from proxy.store import Store
+
+if TYPE_CHECKING:
+    from evaluator.scoring import SettingsLike
+    from evaluator.verdict import GateResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollout_lease (
@@ -105,14 +109,17 @@ def circuit_open(store: Store) -> bool:
     return any(status.get("circuit") == "open" for status in store.statuses().values())
 
 
-def store_judge(store: Store, policy: Policy, settings: Any = None) -> Judge:
-    """The real judge: the evaluator's sequential gate statistics over the pairs recorded since the stage began."""
+def store_judge(store: Store, policy: Policy, settings: SettingsLike | None = None) -> Judge:
+    """The real judge: the evaluator's always-valid (sequential) gate statistics over the pairs recorded since
+    the stage began. ``settings`` is the config's ``evaluation`` section (critical fields, judge)."""
 
-    def judge(stage: Stage, since: float) -> list[Any]:
+    def judge(stage: Stage, since: float) -> list[GateResult]:
         from evaluator import evaluate_gates
 
-        pairs = list(store.iter_pairs(since=since))
-        return list(evaluate_gates(pairs, list(policy.gates_for(stage)), sequential=True, settings=settings))
+        gates = policy.gates_for(stage)
+        return evaluate_gates(
+            store.iter_pairs(since=since), gates, sequential=True, settings=settings, store=store
+        )
 
     return judge
 

@@ -102,7 +102,7 @@ class ProxyServer:
             mode=[f"reverse:{self.config.incumbent.url}@{host}:{port}"],
             connection_strategy="lazy",
             stream_large_bodies="1m",
-            body_size_limit=str(self.config.max_body_bytes * 2),
+            body_size_limit=str(self.config.max_body_bytes * 4 + 1_048_576),  # a hard stop far above ours
             ssl_insecure=False,
         )
         self.master = mitm
@@ -187,6 +187,9 @@ class ProxyServer:
         """Finish in-flight requests and mirrors (up to ``drain_s``), then flush every queued row."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + drain_s
+        if self.master is not None:  # stop accepting connections; mitmproxy itself leaves that to process exit
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.master.addons.get("proxyserver").servers.update([]), 5)
         while self.inflight.live > 0 and loop.time() < deadline:
             await asyncio.sleep(0.02)
         if self.mirror is not None:

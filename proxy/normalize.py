@@ -202,6 +202,7 @@ def normalize_completion(obj: dict[str, Any], requested_model: str) -> dict[str,
     if out["usage"] is None:  # OpenAI's schema has no null usage on a completion
         del out["usage"]
     out.setdefault("system_fingerprint", None)
+    out["service_tier"] = out.get("service_tier") or "default"
     return _ordered(out, _COMPLETION_ORDER)
 
 
@@ -213,6 +214,7 @@ def normalize_chunk(
     out["object"] = "chat.completion.chunk"
     out["model"] = requested_model
     out.setdefault("system_fingerprint", None)
+    out["service_tier"] = out.get("service_tier") or "default"
     out["choices"] = [_chunk_choice(c) for c in obj.get("choices") or [] if isinstance(c, dict)]
     if include_usage:
         out["usage"] = _usage(obj.get("usage")) if isinstance(obj.get("usage"), dict) else None
@@ -226,6 +228,7 @@ def _completion_choice(choice: dict[str, Any]) -> dict[str, Any]:
     message["role"] = message.get("role") or "assistant"
     message.setdefault("content", None)
     message["refusal"] = message.get("refusal")
+    message.setdefault("annotations", [])
     calls = [_tool_call(c, chunk=False) for c in message.pop("tool_calls", None) or [] if isinstance(c, dict)]
     if calls:
         message["tool_calls"] = calls
@@ -283,6 +286,15 @@ def _finish_reason(value: Any, *, stream: bool) -> str | None:
     return value if value in _FINISH_REASONS else "stop"
 
 
+PROMPT_DETAILS = {"cached_tokens": 0, "audio_tokens": 0}
+COMPLETION_DETAILS = {
+    "reasoning_tokens": 0,
+    "audio_tokens": 0,
+    "accepted_prediction_tokens": 0,
+    "rejected_prediction_tokens": 0,
+}
+
+
 def _usage(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
@@ -290,12 +302,15 @@ def _usage(value: Any) -> dict[str, Any] | None:
     completion = _int(value.get("completion_tokens"))
     total = _int(value.get("total_tokens")) or prompt + completion
     out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
-    for key in ("prompt_tokens_details", "completion_tokens_details"):
-        if isinstance(value.get(key), dict):
-            out[key] = value[key]
-    reasoning = _int(value.get("reasoning_tokens"))
-    if reasoning and "completion_tokens_details" not in out:
-        out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    # OpenAI always sends both detail objects; SGLang sends neither (reasoning tokens at the top level).
+    prompt_details = value.get("prompt_tokens_details")
+    completion_details = value.get("completion_tokens_details")
+    out["prompt_tokens_details"] = {**PROMPT_DETAILS, **(prompt_details if isinstance(prompt_details, dict) else {})}
+    out["completion_tokens_details"] = {
+        **COMPLETION_DETAILS,
+        "reasoning_tokens": _int(value.get("reasoning_tokens")),
+        **(completion_details if isinstance(completion_details, dict) else {}),
+    }
     return out
 
 

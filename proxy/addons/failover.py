@@ -73,9 +73,8 @@ class Failover:
     def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
         io = _server_io(self.master, data.client.id, data.server)
         if io is not None and data.client.id in self.current:
-            io.reader = self.readers[data.client.id] = FailoverReader(
-                io.reader, io.writer, self, data.client.id
-            )
+            reader = FailoverReader(io, self, data.client.id, data.server.id)
+            io.reader = self.readers[data.client.id] = reader
 
     def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
         reader = self.readers.get(data.client.id)
@@ -146,12 +145,10 @@ class FailoverReader:
     that flow gets its deadline too.
     """
 
-    def __init__(
-        self, inner: asyncio.StreamReader, writer: Any, failover: Failover, client_id: str, server_id: str
-    ) -> None:
-        self.inner = inner
+    def __init__(self, io: Any, failover: Failover, client_id: str, server_id: str) -> None:
+        self.io = io
+        self.inner: asyncio.StreamReader = io.reader
         self.server_id = server_id
-        self.writer = writer
         self.failover = failover
         self.client_id = client_id
         self.answering: FlowInfo | None = None  # the flow whose good answer is passing through
@@ -226,7 +223,7 @@ class FailoverReader:
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
-        self.writer.transport.abort()
+        self.io.writer = DetachedWriter(self.io.writer)
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.replacement = queue
 
@@ -247,6 +244,40 @@ class FailoverReader:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+class DetachedWriter:
+    """Replaces the writer of a candidate connection we have given up on: mitmproxy may still drain or close
+    it, but nothing more goes to the candidate, and its errors must not cancel the replacement answer."""
+
+    def __init__(self, inner: asyncio.StreamWriter) -> None:
+        self.inner = inner
+        with contextlib.suppress(OSError):
+            inner.close()
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def write_eof(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def is_closing(self) -> bool:
+        return True
+
+    async def wait_closed(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.inner.get_extra_info(name, default)
 
 
 def _status(data: bytes) -> int:

@@ -3,7 +3,12 @@ against the sim in both flavors (through the real CLI)."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +16,7 @@ from click.testing import CliRunner
 
 from backend import conformance as c
 from migrate_cli.check import check, format_table
+from tests.openapi_schema import validator
 
 COMPLETION: dict[str, Any] = {  # trimmed from the recorded gpt-4o-mini exchange
     "id": "chatcmpl-ASYMQRl3A3DXL9FWCK9tnGRcKIO7q",
@@ -41,7 +47,7 @@ OPENAI_HEADERS = {
 
 def _with(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A deep copy of ``base`` with the dotted ``path`` set to ``value`` (or removed when value is ...)."""
-    copy = json.loads(json.dumps(base))
+    copy: dict[str, Any] = json.loads(json.dumps(base))
     *parents, last = path.split(".")
     node = copy
     for part in parents:
@@ -65,20 +71,36 @@ def test_a_recorded_openai_completion_has_no_problems() -> None:
         ("created", True, "body.created is boolean true, expected integer"),
         ("id", ..., "body.id missing"),
         ("choices.0.finish_reason", "eos", "choices[0].finish_reason 'eos' is not one of OpenAI's"),
-        ("choices.0.message.refusal", ..., "choices[0].message.refusal missing"),
+        ("choices.0.message.role", ..., "choices[0].message.role missing"),
         ("choices.0.message.content", 3, "choices[0].message.content is integer 3, expected string or null"),
-        ("choices.0.logprobs", ..., "choices[0].logprobs missing"),
+        ("choices.0.index", None, "choices[0].index is null null, expected integer"),
+    ],
+)
+def test_completion_deviations_are_named_and_break_openais_schema(
+    path: str, value: Any, problem: str
+) -> None:
+    body = _with(COMPLETION, path, value)
+    assert c.completion_problems(body) == [problem]
+    assert not validator("CreateChatCompletionResponse").is_valid(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [  # beyond the schema: OpenAI always sends usage, and our cost accounting reads it
         ("usage", ..., "body.usage is null null, expected object"),
         ("usage.total_tokens", 99, "body.usage.total_tokens != prompt_tokens + completion_tokens"),
     ],
 )
-def test_completion_deviations_are_named(path: str, value: Any, problem: str) -> None:
+def test_usage_is_required(path: str, value: Any, problem: str) -> None:
     assert c.completion_problems(_with(COMPLETION, path, value)) == [problem]
 
 
-def test_extra_fields_are_fine() -> None:
+def test_extra_fields_and_absent_nullable_keys_are_fine() -> None:
     body = _with(COMPLETION, "choices.0.matched_stop", 151645)
     body = _with(body, "choices.0.message.reasoning_content", None)
+    body = _with(body, "choices.0.message.tool_calls", None)
+    body = _with(body, "choices.0.message.refusal", ...)
+    body = _with(body, "choices.0.logprobs", ...)
     assert c.completion_problems(_with(body, "metadata", {"weight_version": "default"})) == []
 
 
@@ -91,8 +113,8 @@ def test_extra_fields_are_fine() -> None:
         (
             {"object": "error", "message": "m", "type": "BadRequestError", "param": None, "code": 400},
             [
-                'body is {"object": "error", "message": "m", "type": "BadRequestError", "param": null, "code": 400}, '
-                'expected {"error": {...}}'
+                'body is flat {object, message, type, param, code}, expected {"error": {...}}',
+                "body.code is integer 400, expected string or null",
             ],
         ),
         (
@@ -102,8 +124,9 @@ def test_extra_fields_are_fine() -> None:
         ({"error": {"message": "m", "type": "t"}}, ["error.param missing", "error.code missing"]),
     ],
 )
-def test_error_bodies(body: object, problems: list[str]) -> None:
+def test_error_bodies_agree_with_openais_schema(body: object, problems: list[str]) -> None:
     assert c.error_body_problems(body) == problems
+    assert validator("ErrorResponse").is_valid(body) == (not problems)
 
 
 def _sse(*events: object, done: bool = True) -> bytes:
@@ -141,13 +164,25 @@ def test_sse_framing() -> None:
     assert c.parse_sse(b"data: {nope\n\ndata: [DONE]\n\n")[1] == ["event 0 is not JSON: '{nope'"]
     assert c.stream_problems([_chunk({}), _chunk({}, "stop", id="other")]) == ["chunks carry 2 different ids"]
     assert c.stream_problems([_chunk({"content": "x"})]) == ["no chunk carries a finish_reason"]
+    bad = [_chunk({"content": "a"}), _chunk({"content": 1}), _chunk({"content": 2}, "stop")]
+    assert c.stream_problems(bad) == [
+        "chunk[*].choices[0].delta.content is integer 1, expected string or null (in 1 of 3 chunks, from #1)",
+        "chunk[*].choices[0].delta.content is integer 2, expected string or null (in 1 of 3 chunks, from #2)",
+    ]
+    nulls = [_chunk({"content": "a", "tool_calls": None, "refusal": None}), _chunk({}, "stop")]
+    assert c.stream_problems(nulls) == []
+    flat = [_chunk({"tool_calls": {}}), _chunk({"tool_calls": {}}, "stop")]
+    assert c.stream_problems(flat) == [
+        "chunk[*].choices[0].delta.tool_calls is object {}, expected array or null (in 2 of 2 chunks, from #0)"
+    ]
 
 
 def test_stream_usage() -> None:
     good = [_chunk({"content": "a"}, usage=None), _chunk({}, "stop", usage=None), USAGE_CHUNK]
     assert c.stream_usage_problems(good) == []
-    assert c.stream_usage_problems([_chunk({"content": "a"}), USAGE_CHUNK]) == [
-        "chunk[0] has no usage key, expected usage: null"
+    assert c.stream_usage_problems([_chunk({"content": "a"}), USAGE_CHUNK]) == []  # absent reads as null
+    assert c.stream_usage_problems([_chunk({}, usage=USAGE_CHUNK["usage"]), *good]) == [
+        "chunk[*].usage is object, expected null before the last chunk (in 1 of 3 chunks, from #0)"
     ]
     assert c.stream_usage_problems(good[:2])[0].startswith("last chunk is {")
 
@@ -230,13 +265,144 @@ def test_table_format() -> None:
 
 
 def test_unreachable_endpoint_fails_every_row_fast() -> None:
-    results = c.run_checks("http://127.0.0.1:9", "k", "m", timeout=2)
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    results = c.run_checks(url, "k", "m", timeout=2)
     assert [r.check for r in results] == list(c.CHECK_NAMES)
     assert {r.status for r in results} == {"FAIL"}
-    assert results[1].detail.startswith("not run: http://127.0.0.1:9 did not answer")
+    assert results[0].detail == "APIConnectionError: Connection error."
+    assert results[1].detail == "not run: the endpoint did not answer (APIConnectionError: Connection error.)"
+
+
+def test_a_refused_key_stops_the_suite_with_a_hint(sim_process: Callable[..., str]) -> None:
+    url = sim_process("openai", require_key=KEY)
+    result = CliRunner().invoke(check, ["--base-url", url, "--api-key", "sk-not-the-key", "--json"])
+    assert result.exit_code == 1
+    rows = json.loads(result.output)
+    assert rows[0]["detail"].startswith(
+        "401 AuthenticationError: Incorrect API key provided: sk-not-t****-key."
+    )
+    assert rows[1]["detail"].startswith(
+        "not run: the endpoint refused the key; pass the right --api-key (401"
+    )
+    assert {row["status"] for row in rows} == {"FAIL"}
 
 
 def test_cli_rejects_a_bad_url() -> None:
     result = CliRunner().invoke(check, ["--base-url", "127.0.0.1:8000"])
     assert result.exit_code == 2
     assert "is not http(s)://host[:port][/path]" in result.output
+
+
+# ---------------------------------------------------------------- the whole suite, against real endpoints
+
+KEY = "sk-conformance-test"
+SGLANG_DEVIATIONS = {  # flat error bodies with int codes, {"error": "Unauthorized"}, no OpenAI headers
+    "error-400",
+    "error-401",
+    "error-404",
+    "error-429",
+    "error-500",
+    "error-503",
+    "x-request-id",
+    "x-ratelimit",
+}
+
+
+def test_the_openai_flavor_passes_every_check(sim_process: Callable[..., str]) -> None:
+    url = sim_process("openai", require_key=KEY)
+    result = CliRunner().invoke(check, ["--base-url", url, "--api-key", KEY, "--strict"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split()[:2] for line in lines[1:-1]] == [[name, "PASS"] for name in c.CHECK_NAMES]
+    assert lines[-1] == "15 checks: 15 passed, 0 failed, 0 skipped"
+
+
+def test_the_sglang_flavor_fails_exactly_its_known_deviations(sim_process: Callable[..., str]) -> None:
+    url = sim_process("sglang", require_key=KEY)
+    result = CliRunner().invoke(check, ["--base-url", url + "/v1", "--api-key", KEY, "--json"])
+    assert result.exit_code == 1
+    rows = {row["check"]: row for row in json.loads(result.output)}
+    assert list(rows) == list(c.CHECK_NAMES)
+    assert {name for name, row in rows.items() if row["status"] == "FAIL"} == SGLANG_DEVIATIONS
+    assert {row["status"] for name, row in rows.items() if name not in SGLANG_DEVIATIONS} == {"PASS"}
+    assert rows["error-401"]["detail"] == 'error is string "Unauthorized", expected object'
+    assert rows["error-429"]["detail"] == (
+        'body is flat {object, message, type, param, code}, expected {"error": {...}}; '
+        "body.code is integer 429, expected string or null"
+    )
+    assert rows["x-request-id"]["detail"].endswith("responses: no x-request-id")
+
+
+def test_a_hanging_endpoint_cannot_hang_the_checker(sim_process: Callable[..., str]) -> None:
+    url = sim_process("openai", fault="hang")
+    started = time.monotonic()
+    results = c.run_checks(url, KEY, "gpt-4o-mini", timeout=1)
+    assert time.monotonic() - started < 10
+    assert [r.status for r in results] == ["FAIL"] * len(c.CHECK_NAMES)
+    assert results[0].detail == "APITimeoutError: Request timed out."
+
+
+def test_a_trickling_stream_is_cut_at_the_timeout(sim_process: Callable[..., str]) -> None:
+    url = sim_process("openai", chunk_interval_ms=400)
+    results = {r.check: r for r in c.run_checks(url, KEY, "gpt-4o-mini", timeout=2)}
+    assert results["non-stream"].status == "PASS"
+    for name in ("stream", "stream-usage", "stream-tools"):
+        assert results[name].status == "FAIL"
+        assert results[name].detail == "ReadTimeout: the answer did not complete within --timeout"
+
+
+class _AlwaysCompletes(http.server.BaseHTTPRequestHandler):
+    """An endpoint that answers every POST for model ``m`` with the same OpenAI completion, whole, and 404s
+    other models: no key check, no triggers."""
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        status, answer = (200, COMPLETION) if request["model"] == "m" else (404, NOT_FOUND)
+        body = json.dumps(answer).encode()
+        self.send_response(status)
+        for name, value in {**OPENAI_HEADERS, "content-type": "application/json"}.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+NOT_FOUND = {
+    "error": {"message": "no such model", "type": "invalid_request_error", "param": None, "code": None}
+}
+
+
+@pytest.fixture
+def always_completes() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AlwaysCompletes)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_errors_an_endpoint_cannot_produce_are_skipped_unless_strict(
+    always_completes: str, strict: bool
+) -> None:
+    rows = {r.check: r for r in c.run_checks(always_completes, KEY, "m", timeout=5, strict=strict)}
+    untriggerable = ("error-401", "error-429", "error-500", "error-503")
+    assert {rows[name].status for name in untriggerable} == {"FAIL" if strict else "SKIP"}
+    assert rows["error-401"].detail == "not triggerable: answered 200: the endpoint accepts any key"
+    assert rows["error-429"].detail == (  # after the header got a 200, the magic model got a 404
+        "not triggerable: answered 404 NotFoundError: "
+        "the endpoint ignores the x-sim-fail header and the sim-error-429 model"
+    )
+    assert rows["error-400"].detail == "answered 200, expected 400 BadRequestError"
+    assert rows["stream"].detail.startswith("content-type 'application/json', expected text/event-stream")
+    passing = {name for name, row in rows.items() if row.status == "PASS"}
+    assert passing == {"non-stream", "error-404", "x-request-id", "x-ratelimit"}

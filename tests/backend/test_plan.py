@@ -114,11 +114,9 @@ def test_api_key_is_a_placeholder_until_launch(lora_spec: BackendSpec) -> None:
 
 
 def test_render_quotes_for_a_shell(tmp_path: Path) -> None:
-    spec = spec_of(
-        {"servers": {"m": {"model": "/models/my model", "port": 8000}}, "specialists": {}},
-        tmp_path,
-    )
-    assert "--model-path '/models/my model'" in render(build_plan(spec)[0])
+    (tmp_path / "my model").mkdir()
+    spec = spec_of({"servers": {"m": {"model": "./my model", "port": 8000}}, "specialists": {}}, tmp_path)
+    assert f"--model-path '{tmp_path.resolve() / 'my model'}'" in render(build_plan(spec)[0])
 
 
 def test_replicas_get_ports_gpus_and_a_cache_aware_router() -> None:

@@ -150,6 +150,11 @@ _DELETE = object()
         ("servers.qwen7b.tp", 2, r"b.yaml: servers.qwen7b.tp: unknown key"),
         ("servers.qwen7b.model", _DELETE, r"b.yaml: servers.qwen7b.model: required key is missing; add it"),
         ("servers", _DELETE, r"b.yaml: servers: required; add at least one"),
+        (
+            "servers.qwen7b.model",
+            "./weights/qwen",
+            r"servers.qwen7b.model: model folder .*weights/qwen does not exist",
+        ),
         ("servers.qwen7b.port", 0, r"servers.qwen7b.port: 0 must be a whole number >= 1"),
         ("servers.qwen7b.tp_size", "2", r"servers.qwen7b.tp_size: '2' must be a whole number"),
         (
@@ -226,6 +231,13 @@ def test_load_spec_file_errors(tmp_path: Path) -> None:
     listed.write_text("- 1\n", encoding="utf-8")
     with pytest.raises(BackendSpecError, match=r"list.yaml: <top>: must be a mapping"):
         load_spec(listed)
+
+
+def test_local_model_folder_is_resolved_and_repo_ids_are_kept(raw: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "weights").mkdir()
+    spec = parse(_set(raw, "servers.qwen7b.model", "./weights"), tmp_path)
+    assert spec.server("qwen7b").model == str((tmp_path / "weights").resolve())
+    assert spec.server("llama").model == "meta-llama/Llama-3.1-8B-Instruct"
 
 
 def test_relative_adapters_are_relative_to_the_file(raw: dict[str, Any], tmp_path: Path) -> None:

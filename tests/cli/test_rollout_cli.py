@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from migrate_cli.main import cli
+from proxy.pair import Answer, Pair
 from proxy.store import Store
 
 FAST_POLICY = {
@@ -89,4 +91,94 @@ def test_auto_after_a_rollback_exits_1(store: Store, config: Path) -> None:
     store.append_rollout(0, actor="cli:ops", reason="bad", evidence={"action": "rollback"})
     result = rollout(config, "--auto", "--interval", "10ms")
     assert result.exit_code == 1
-    assert "to try again, start the first stage by hand: `alveare-migrate rollout --percent 10`" in result.stdout
+    assert (
+        "to try again, start the first stage by hand: `alveare-migrate rollout --percent 10`" in result.stdout
+    )
+
+
+def completion(label: str) -> dict[str, object]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": label}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42},
+    }
+
+
+def record_pairs(store: Store, n: int, *, agree: int, ts: float) -> None:
+    """``n`` classify pairs with both answers; the first ``agree`` of them agree."""
+    pairs = [
+        Pair(
+            pair_id=f"p{ts}-{i}",
+            ts=ts + i * 0.001,
+            key_hash="k",
+            model="gpt-4o-mini",
+            target_model="classify",
+            task="classify",
+            request={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"ticket {i}"}]},
+            served_side="candidate",
+            percent=10.0,
+            incumbent=Answer(200, completion("billing"), 300.0),
+            candidate=Answer(200, completion("billing" if i < agree else "refund"), 120.0),
+        )
+        for i in range(n)
+    ]
+    store.write_pairs(pairs)
+
+
+def test_going_up_is_refused_until_the_gates_pass(store: Store, config: Path) -> None:
+    assert rollout(config, "--percent", "10").exit_code == 0
+    record_pairs(store, 60, agree=60, ts=time.time() + 1)
+    refused = rollout(config, "--percent", "50")
+    assert refused.exit_code == 1
+    message = refused.stderr
+    assert "refusing to go from 10% to 50%: stage 10% has not passed its gates: " in message
+    assert "classify/agreement INCONCLUSIVE: 0 [" in message and "n=60, margin 0.05, needs ~" in message
+    assert store.current_percent() == 10
+
+    record_pairs(store, 200, agree=200, ts=time.time() + 2)
+    allowed = rollout(config, "--percent", "50", "--reason", "canary healthy")
+    assert allowed.exit_code == 0, allowed.output
+    entry = store.rollout_history()[-1]
+    assert (entry.percent, entry.forced, entry.reason) == (50, False, "canary healthy")
+    assert entry.evidence is not None and entry.evidence["check"] == "stage 10% passed every gate"
+    assert [g["verdict"] for g in entry.evidence["gates"]] == ["PASS"]
+    assert entry.evidence["gates"][0]["n"] == 260
+
+
+def test_force_overrides_a_failing_gate_and_is_recorded(store: Store, config: Path) -> None:
+    assert rollout(config, "--percent", "10").exit_code == 0
+    record_pairs(store, 100, agree=50, ts=time.time() + 1)
+    refused = rollout(config, "--percent", "50")
+    assert refused.exit_code == 1 and "classify/agreement FAIL: -0.5 [" in refused.stderr
+    forced = rollout(config, "--percent", "50", "--force")
+    assert forced.exit_code == 0 and "FORCED" in forced.stdout
+    entry = store.rollout_history()[-1]
+    assert entry.forced and entry.evidence is not None
+    assert entry.evidence["gates"][0]["verdict"] == "FAIL"
+    history = CliRunner().invoke(cli, ["history", "--store", f"sqlite:///{store.path}"]).stdout
+    assert history.splitlines()[-1].endswith("[FORCED]")
+
+
+def test_auto_reaches_100_with_passing_gates(store: Store, config: Path) -> None:
+    assert rollout(config, "--percent", "10").exit_code == 0
+    record_pairs(store, 250, agree=250, ts=time.time() + 3600)  # recorded "later": every stage sees them
+    result = rollout(config, "--auto", "--interval", "10ms", "--max-iterations", "10")
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["ADVANCE", "ADVANCE", "COMPLETE"]
+    assert [e.percent for e in store.rollout_history()] == [10, 50, 100, 100]
+
+
+def test_auto_rolls_back_on_a_failing_gate(store: Store, config: Path) -> None:
+    assert rollout(config, "--percent", "10").exit_code == 0
+    record_pairs(store, 100, agree=40, ts=time.time() + 1)
+    result = rollout(config, "--auto", "--interval", "10ms", "--max-iterations", "10")
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[-1].startswith(
+        "ROLLBACK 10% -> 0%: gate failed: classify/agreement FAIL"
+    )
+    last = store.rollout_history()[-1]
+    assert last.percent == 0 and last.evidence is not None and last.evidence["gates"][0]["verdict"] == "FAIL"

@@ -118,3 +118,75 @@ def test_store_from_the_environment(store: Store, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ALVEARE_STORE", url(store))
     result = CliRunner().invoke(cli, ["status"])
     assert result.exit_code == 0 and "serves 25%" in result.stdout
+
+
+def usage_answer(prompt: int, completion: int) -> Answer:
+    body = {
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+    return Answer(status=200, body=body, latency_ms=5.0)
+
+
+def test_savings_shows_every_input_and_the_projection(store: Store, tmp_path: Path) -> None:
+    served = ["incumbent", "candidate", "incumbent", "candidate"]
+    store.write_pairs(
+        Pair(
+            pair_id=f"s{i}",
+            ts=1_000_000.0 + 1200 * i,
+            key_hash="k",
+            model="gpt-4o-mini",
+            target_model="classify",
+            task="classify",
+            request={},
+            served_side=side,  # type: ignore[arg-type]
+            percent=50.0,
+            incumbent=usage_answer(1000, 500) if side == "incumbent" else None,
+            candidate=usage_answer(1000, 500) if side == "candidate" else None,
+        )
+        for i, side in enumerate(served)
+    )
+    config = tmp_path / "alveare.yaml"
+    config.write_text(
+        f"store: sqlite:///{store.path}\n"
+        "pricing: {gpt-4o-mini: {input: 0.15, output: 0.60}}\n"
+        "candidate_cost: {flat_monthly_usd: 1.0}\n"
+    )
+    result = CliRunner().invoke(cli, ["savings", "-c", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["pricing"] == {"gpt-4o-mini": {"input_per_1m": 0.15, "output_per_1m": 0.6}}
+    assert report["candidate_cost"]["monthly_usd"] == 1.0
+    everything, migrated = report["all_split_traffic"], report["migrated"]
+    # 1000 prompt x $0.15/1M + 500 completion x $0.60/1M = $0.00045 a request
+    assert everything["incumbent_cost_per_request"] == pytest.approx(0.00045)
+    assert everything["requests_per_month"] == pytest.approx(4 / 3600 * 730 * 3600)
+    assert everything["monthly_saving_usd"] == pytest.approx(2920 * 0.00045 - 1.0)
+    assert (migrated["requests"], migrated["estimated_requests"]) == (2, 2)
+    assert migrated["incumbent_monthly_usd"] == pytest.approx(2 / 2400 * 730 * 3600 * 0.00045)
+
+    text = CliRunner().invoke(cli, ["savings", "-c", str(config)]).stdout
+    assert "gpt-4o-mini: input 0.15, output 0.6" in text
+    assert "candidate cost (from `candidate_cost`): flat $1.00/month" in text
+    assert (
+        "2 requests over 2400 s; 2 priced (2 from the candidate's token counts): 2000 prompt + 1000" in text
+    )
+    assert "per month: 2920 requests x $0.00045 = $1.31 on the incumbent" in text
+    assert "saving $0.31" in text and "extra cost $0.01" in text
+
+
+def test_savings_without_pricing_says_how_to_add_it(store: Store) -> None:
+    result = CliRunner().invoke(cli, ["savings", "--store", url(store), "--since", "7d"])
+    assert result.exit_code == 0
+    assert (
+        "add e.g. `pricing:" in result.stdout
+        and "candidate cost (from `candidate_cost`): not configured" in result.stdout
+    )
+    assert "no recorded requests" in result.stdout
+    bad = CliRunner().invoke(cli, ["savings", "--store", url(store), "--since", "last week"])
+    assert bad.exit_code == 2 and "neither a duration" in bad.stderr

@@ -137,6 +137,7 @@ def test_load_policy_missing_or_broken_file(tmp_path: Path) -> None:
         ("1m", 60.0),
         ("1h30m", 5400.0),
         ("1.5s", 1.5),
+        ("7d", 604800.0),
         (3, 3.0),
         ("7", 7.0),
     ],

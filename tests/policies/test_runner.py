@@ -30,7 +30,7 @@ class Clock:
 
     def __init__(self) -> None:
         self.now = time.time()
-        self.on_sleep: Callable[[], None] | None = None
+        self.on_sleep: Callable[[], object] | None = None
 
     def __call__(self) -> float:
         return self.now

@@ -30,7 +30,7 @@ class RunningProxy:
     thread: threading.Thread
     store: Store
     stopped: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    clients: list[openai.OpenAI] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -41,9 +41,12 @@ class RunningProxy:
         return self.server.admin_url
 
     def client(self, api_key: str = "sk-test", **kwargs: Any) -> openai.OpenAI:
+        """An SDK client for the proxy, closed when the proxy stops."""
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("timeout", 20)
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=api_key, **kwargs)
+        client = openai.OpenAI(base_url=self.url + "/v1", api_key=api_key, **kwargs)
+        self.clients.append(client)
+        return client
 
     def set_percent(self, percent: float) -> None:
         """Append to the rollout history, as `alveare-migrate rollout` does, and wait until the proxy applied it."""
@@ -66,9 +69,21 @@ class RunningProxy:
         if self.stopped:
             return
         self.stopped = True
-        asyncio.run_coroutine_threadsafe(self.server.stop(drain_s=5), self.loop).result(30)
+        for client in self.clients:
+            client.close()
+        asyncio.run_coroutine_threadsafe(_shutdown(self.server), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.store.close()
+
+
+async def _shutdown(server: ProxyServer) -> None:
+    """Stop the proxy, then cancel what is left on its loop (open client connections), as asyncio.run does."""
+    await server.stop(drain_s=5)
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def make_config(tmp_path: Path, incumbent: str, candidate: str, **overrides: Any) -> Config:

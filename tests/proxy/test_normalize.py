@@ -22,8 +22,8 @@ from proxy.normalize import (
     normalize_stream_error,
     rewrite_model,
 )
+from tests.shared_paths import FIXTURES, OPENAPI
 
-OPENAPI = Path("/work/shared/openai/openapi.yaml")
 _LOCAL_OPENAPI = Path(__file__).parents[1] / "fixtures" / "openai" / "openapi.yaml"
 
 
@@ -147,9 +147,8 @@ def test_unknown_model_names_the_requested_model_not_the_candidate() -> None:
 
 
 def test_recorded_openai_errors_pass_through_unchanged() -> None:
-    fixtures = Path("/work/shared/openai/fixtures")
     local = Path(__file__).parents[1] / "fixtures" / "openai"
-    fixtures = local if local.is_dir() else fixtures
+    fixtures = local if local.is_dir() else FIXTURES
     cassette = yaml.safe_load((fixtures / "otel-openai-v2/test_chat_completion_404.yaml").read_text())
     response = cassette["interactions"][0]["response"]
     body = response["body"]["string"].encode()
@@ -213,7 +212,21 @@ SGLANG_USAGE = {
     "prompt_tokens_details": None,
     "reasoning_tokens": 0,
 }
-OPENAI_USAGE = {"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30}
+# OpenAI always sends both detail objects (otel-openai-v2/test_chat_completion_with_content.yaml).
+PROMPT_DETAILS = {"cached_tokens": 0, "audio_tokens": 0}
+COMPLETION_DETAILS = {
+    "reasoning_tokens": 0,
+    "audio_tokens": 0,
+    "accepted_prediction_tokens": 0,
+    "rejected_prediction_tokens": 0,
+}
+OPENAI_USAGE = {
+    "prompt_tokens": 21,
+    "completion_tokens": 9,
+    "total_tokens": 30,
+    "prompt_tokens_details": PROMPT_DETAILS,
+    "completion_tokens_details": COMPLETION_DETAILS,
+}
 
 
 def _sglang_completion(**message: Any) -> dict[str, Any]:
@@ -246,15 +259,19 @@ def test_normalize_plain_completion() -> None:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": "positive", "refusal": None},
+                "message": {"role": "assistant", "content": "positive", "refusal": None, "annotations": []},
                 "logprobs": None,
                 "finish_reason": "stop",
             }
         ],
         "usage": OPENAI_USAGE,
+        "service_tier": "default",
         "system_fingerprint": None,
     }
-    assert list(got) == ["id", "object", "created", "model", "choices", "usage", "system_fingerprint"]
+    assert list(got) == [
+        "id", "object", "created", "model", "choices", "usage", "service_tier", "system_fingerprint"
+    ]  # fmt: skip
+    assert list(got["usage"]) == list(OPENAI_USAGE)
     _validate("CreateChatCompletionResponse", got)
 
 
@@ -280,8 +297,9 @@ def test_normalize_tool_call_completion() -> None:
             }
         ],
         "refusal": None,
+        "annotations": [],
     }
-    assert list(message) == ["role", "content", "tool_calls", "refusal"]
+    assert list(message) == ["role", "content", "tool_calls", "refusal", "annotations"]
     _validate("CreateChatCompletionResponse", got)
 
 
@@ -289,19 +307,30 @@ def test_non_null_reasoning_is_kept() -> None:
     got = normalize_completion(_sglang_completion(reasoning_content="thinking..."), "m")
     message = got["choices"][0]["message"]
     assert message["reasoning_content"] == "thinking..."
-    assert list(message) == ["role", "content", "reasoning_content", "refusal"]
+    assert list(message) == ["role", "content", "reasoning_content", "refusal", "annotations"]
 
 
 @pytest.mark.parametrize(
     ("sglang", "openai"),
     [
         (None, None),
-        ({"prompt_tokens": 3, "completion_tokens": None, "total_tokens": 3}, {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3}),
-        ({"prompt_tokens": 3, "completion_tokens": 4}, {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}),
+        ({"prompt_tokens": 3, "completion_tokens": None, "total_tokens": 3},
+         {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3,
+          "prompt_tokens_details": PROMPT_DETAILS, "completion_tokens_details": COMPLETION_DETAILS}),
+        ({"prompt_tokens": 3, "completion_tokens": 4},
+         {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
+          "prompt_tokens_details": PROMPT_DETAILS, "completion_tokens_details": COMPLETION_DETAILS}),
         ({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 2}},
-         {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 2}}),
+         {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
+          "prompt_tokens_details": {"cached_tokens": 2, "audio_tokens": 0}, "completion_tokens_details": COMPLETION_DETAILS}),
         ({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "reasoning_tokens": 2},
-         {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "completion_tokens_details": {"reasoning_tokens": 2}}),
+         {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": PROMPT_DETAILS,
+          "completion_tokens_details": {**COMPLETION_DETAILS, "reasoning_tokens": 2}}),
+        # given details win over SGLang's top-level reasoning_tokens
+        ({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "reasoning_tokens": 2,
+          "completion_tokens_details": {"reasoning_tokens": 3, "audio_tokens": 1}},
+         {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": PROMPT_DETAILS,
+          "completion_tokens_details": {**COMPLETION_DETAILS, "reasoning_tokens": 3, "audio_tokens": 1}}),
     ],
 )  # fmt: skip
 def test_usage(sglang: dict[str, Any] | None, openai: dict[str, Any] | None) -> None:
@@ -321,10 +350,20 @@ def test_sglang_only_keys_are_gone_and_logprobs_complete() -> None:
     )
     obj["sglext"] = {"routed_experts": "x"}
     got = normalize_completion(obj, "m")
+    levels = {
+        "completion": got,
+        "choice": got["choices"][0],
+        "message": got["choices"][0]["message"],
+        "usage": got["usage"],
+    }
+    for level, keys in SGLANG_ONLY_KEYS.items():
+        assert not keys & set(levels[level]), level
+    # Nowhere else either, but for OpenAI's own completion_tokens_details.reasoning_tokens.
     text = json.dumps(got)
-    for keys in SGLANG_ONLY_KEYS.values():
-        for key in keys:
-            assert f'"{key}"' not in text
+    for key in set().union(*SGLANG_ONLY_KEYS.values()) - {"reasoning_tokens"}:
+        assert f'"{key}"' not in text
+    assert text.count('"reasoning_tokens"') == 1
+    assert got["usage"]["completion_tokens_details"]["reasoning_tokens"] == 0
     assert got["choices"][0]["logprobs"] == {"content": [token], "refusal": None}
     assert got["choices"][0]["finish_reason"] == "stop"
     _validate("CreateChatCompletionResponse", got)
@@ -338,7 +377,7 @@ def test_existing_openai_completion_survives_normalisation() -> None:
         "object": "chat.completion",
         "created": 1733467125,
         "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi.", "refusal": None}, "logprobs": None, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi.", "refusal": None, "annotations": []}, "logprobs": None, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 12, "completion_tokens": 12, "total_tokens": 24,
                   "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
                   "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
@@ -387,7 +426,8 @@ def test_chunk_deltas(delta: dict[str, Any], want: dict[str, Any]) -> None:
     assert got["choices"][0] == {"index": 0, "delta": want, "logprobs": None, "finish_reason": None}
     assert got["model"] == "gpt-4o-mini"
     assert "usage" not in got
-    assert list(got) == ["id", "object", "created", "model", "system_fingerprint", "choices"]
+    assert got["service_tier"] == "default"
+    assert list(got) == ["id", "object", "created", "model", "service_tier", "system_fingerprint", "choices"]
     _validate("CreateChatCompletionStreamResponse", got)
 
 

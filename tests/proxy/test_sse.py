@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.sse import CompletionAssembler, SSEEvents, event_data
+from tests.shared_paths import FIXTURES as SHARED_FIXTURES
 
 # Real OpenAI recordings: a copy beside the tests when there is one, else the shared ground truth.
 _LOCAL = Path(__file__).parents[1] / "fixtures" / "openai"
-FIXTURES = _LOCAL if _LOCAL.is_dir() else Path("/work/shared/openai/fixtures")
+FIXTURES = _LOCAL if _LOCAL.is_dir() else SHARED_FIXTURES
 
 
 def _responses(name: str) -> list[dict[str, Any]]:

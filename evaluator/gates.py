@@ -1,0 +1,174 @@
+"""Answer gates over recorded pairs: the public entry the rollout controller calls.
+
+``evaluate_gates(pairs, gates, sequential=True, settings=None)`` scores the pairs and answers every gate with
+a :class:`GateResult`. A gate whose task is ``*`` is answered once per task present that the metric applies
+to (``result.gate.task`` names the task, ``result.extra["spec_task"]`` is ``"*"``); side metrics (latency,
+TTFT, error rate) with ``*`` pool every pair and keep the spec unchanged. A gate for a task with no pairs, or
+a metric that does not apply to the task, is INCONCLUSIVE with ``n == 0`` (an idle gate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from evaluator.metrics import LATENCY_QUANTILES, METRICS, Metric
+from evaluator.scoring import PairScore, Scored, SettingsLike, score_pairs, side_values
+from evaluator.verdict import GateResult, GateSpec, Verdict
+from proxy.pair import Pair
+
+if TYPE_CHECKING:
+    from proxy.store import Store
+
+# The built-in gates when no policy is given (the shipped policies/default.yaml says the same, per task).
+DEFAULT_GATES: tuple[GateSpec, ...] = (
+    GateSpec("*", "agreement", margin=0.03),
+    GateSpec("*", "field_f1", margin=0.03),
+    GateSpec("*", "critical_exact", margin=0.02),
+    GateSpec("*", "tool_match", margin=0.03),
+    GateSpec("*", "similarity", margin=0.05),
+    GateSpec("*", "guard_flags", margin=0.02),
+    GateSpec("*", "latency_p95", margin=250.0),
+    GateSpec("*", "error_rate", margin=0.01),
+)
+
+
+def evaluate_gates(
+    pairs: Iterable[Pair],
+    gates: Sequence[GateSpec],
+    *,
+    sequential: bool = True,
+    settings: SettingsLike | None = None,
+    store: Store | None = None,
+) -> list[GateResult]:
+    """Score ``pairs`` and answer each gate. ``sequential`` (the default) uses always-valid bounds, right for
+    a rollout that looks again and again; ``store`` only replays cached judge verdicts (never the network)."""
+    needed = {g.metric for g in gates}
+    scored = score_pairs(pairs, settings=settings, similarity="similarity" in needed)
+    if "judge_score" in needed and store is not None:
+        from evaluator.judge import apply_cached
+
+        apply_cached(scored, store, settings)
+    return answer_gates(scored, gates, sequential=sequential, settings=settings)
+
+
+def answer_gates(
+    scored: Scored, gates: Sequence[GateSpec], *, sequential: bool, settings: SettingsLike | None = None
+) -> list[GateResult]:
+    """Answer gates over already scored pairs (pure; what :func:`evaluate_gates` and the report share)."""
+    by_task: dict[str, list[PairScore]] = {}
+    for score in scored.scores:
+        by_task.setdefault(score.task, []).append(score)
+    critical = dict(settings.critical_fields) if settings is not None else {}
+    results: list[GateResult] = []
+    for gate in gates:
+        results.extend(_answer(scored, by_task, gate, sequential, critical))
+    return results
+
+
+def _answer(
+    scored: Scored,
+    by_task: dict[str, list[PairScore]],
+    gate: GateSpec,
+    sequential: bool,
+    critical: dict[str, tuple[str, ...]],
+) -> list[GateResult]:
+    metric = METRICS.get(gate.metric)
+    if metric is None:
+        known = ", ".join(sorted(METRICS))
+        return [_idle(gate, f"unknown metric {gate.metric!r}; known: {known}")]
+    if metric.per_side:
+        return [_side_gate(scored, gate, metric, sequential)]
+    if gate.task != "*":
+        return [_task_gate(scored, by_task, gate, metric, sequential, critical)]
+    tasks = [t for t, kind in sorted(scored.tasks.items()) if kind in metric.kinds]
+    if metric.name == "critical_exact":
+        tasks = [t for t in tasks if _critical_for(critical, t)]
+    return [
+        _with_spec(_task_gate(scored, by_task, replace(gate, task=t), metric, sequential, critical))
+        for t in tasks
+    ]
+
+
+def _task_gate(
+    scored: Scored,
+    by_task: dict[str, list[PairScore]],
+    gate: GateSpec,
+    metric: Metric,
+    sequential: bool,
+    critical: dict[str, tuple[str, ...]],
+) -> GateResult:
+    from evaluator import decide
+
+    kind = scored.tasks.get(gate.task)
+    if kind is None:
+        return _idle(gate, f"no pairs for task {gate.task!r} in this window")
+    if kind not in metric.kinds:
+        return _idle(gate, f"{metric.name} does not apply to task {gate.task!r} (scored as {kind})")
+    if metric.name == "critical_exact" and not _critical_for(critical, gate.task):
+        return _idle(
+            gate, f"no critical fields for {gate.task!r}: add evaluation.critical_fields.{gate.task}"
+        )
+    scores = by_task.get(gate.task, [])
+    if metric.family == "paired_binary":
+        pairs = [
+            (s.json_valid_incumbent, s.json_valid_candidate)
+            for s in scores
+            if s.json_valid_incumbent is not None and s.json_valid_candidate is not None
+        ]
+        return decide.paired_binary(pairs, gate, metric, sequential=sequential)
+    values = _values(scores, metric.name)
+    if metric.name == "similarity" and scores and not values:
+        return _idle(gate, "similarity was not computed (see the bad-input section)")
+    return decide.one_sample(values, gate, metric, sequential=sequential)
+
+
+def _values(scores: list[PairScore], metric: str) -> list[float]:
+    if metric == "agreement":
+        return [float(s.agree) for s in scores if s.agree is not None]
+    if metric == "field_f1":
+        return [s.field_f1 for s in scores if s.field_f1 is not None]
+    if metric == "critical_exact":
+        return [float(s.critical_exact) for s in scores if s.critical_exact is not None]
+    if metric == "tool_match":
+        return [s.tool_match for s in scores if s.tool_match is not None]
+    if metric == "similarity":
+        return [float(s.similar) for s in scores if s.similar is not None]
+    if metric == "guard_flags":
+        return [0.0 if s.flags else 1.0 for s in scores]
+    if metric == "judge_score":
+        return [s.judge for s in scores if s.judge is not None]
+    raise ValueError(f"no per-pair values for {metric}")
+
+
+def _side_gate(scored: Scored, gate: GateSpec, metric: Metric, sequential: bool) -> GateResult:
+    from evaluator import decide
+
+    task = None if gate.task == "*" else gate.task
+    if metric.name == "error_rate":
+        counts = {side: [0, 0] for side in ("incumbent", "candidate")}
+        for obs in scored.sides:
+            if task is None or obs.task == task:
+                counts[obs.side][0] += 0 if obs.ok else 1
+                counts[obs.side][1] += 1
+        inc, cand = counts["incumbent"], counts["candidate"]
+        return decide.two_binary((inc[0], inc[1]), (cand[0], cand[1]), gate, metric, sequential=sequential)
+    attr = "ttft_ms" if metric.name.startswith("ttft") else "latency_ms"
+    inc_values = side_values(scored.sides, "incumbent", attr, task)
+    cand_values = side_values(scored.sides, "candidate", attr, task)
+    q = LATENCY_QUANTILES[metric.name]
+    return decide.two_latency(inc_values, cand_values, q, gate, metric, sequential=sequential)
+
+
+def _critical_for(critical: dict[str, tuple[str, ...]], task: str) -> tuple[str, ...]:
+    """A task's critical fields, else those configured for ``extract`` (critical_exact is extraction only)."""
+    return tuple(critical.get(task) or critical.get("extract") or ())
+
+
+def _with_spec(result: GateResult) -> GateResult:
+    return replace(result, extra={**result.extra, "spec_task": "*"})
+
+
+def _idle(gate: GateSpec, detail: str) -> GateResult:
+    return GateResult(gate, Verdict.INCONCLUSIVE, None, None, None, 0, None, "", detail)

@@ -1,0 +1,338 @@
+"""Per-pair scoring: each recorded pair becomes a :class:`PairScore`; every side feeds latency and errors.
+
+Only pairs where both sides answered successfully are quality-scored. Everything else is counted by reason in
+:class:`Problems` (shown in the report's bad-input section), never dropped silently: a missing side, an error
+answer, invalid JSON, text that was not valid UTF-8, a huge answer, a record that cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from evaluator import guards, jsonfields, tools
+from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TOOLS, kind_of_task
+from evaluator.text import Text, answer_text, excerpt, normalize_label, request_text, word_count
+from proxy.pair import SIDES, Answer, Pair, Side
+
+log = logging.getLogger(__name__)
+
+SHORT_LABEL_WORDS = 4
+# Cosine at or above which two texts count as saying the same thing with all-MiniLM-L6-v2: paraphrases of a
+# summary score 0.77-0.90, a different text on the same topic 0.3-0.6 (see evaluator/README.md).
+SIMILARITY_THRESHOLD = 0.75
+EXAMPLES_PER_PROBLEM = 5
+TEXT_KEPT = 2000  # characters of each answer kept for the report's side-by-side view and the judge
+
+
+class JudgeLike(Protocol):
+    @property
+    def url(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def key_env(self) -> str | None: ...
+
+
+class SettingsLike(Protocol):
+    """What the evaluator reads from ``proxy.config.EvaluationSettings``."""
+
+    @property
+    def critical_fields(self) -> Mapping[str, tuple[str, ...]]: ...
+    @property
+    def judge(self) -> JudgeLike | None: ...
+
+
+@dataclass(frozen=True)
+class PairScore:
+    """The quality scores of one complete pair; fields that do not apply to its kind are None."""
+
+    pair_id: str
+    task: str
+    kind: str
+    agree: bool | None = None
+    label_incumbent: str | None = None
+    label_candidate: str | None = None
+    json_valid_incumbent: bool | None = None
+    json_valid_candidate: bool | None = None
+    field_precision: float | None = None
+    field_recall: float | None = None
+    field_f1: float | None = None
+    critical_exact: bool | None = None
+    tool_match: float | None = None
+    tool_names_match: bool | None = None
+    similarity: float | None = None
+    flags: tuple[guards.Flag, ...] = ()
+    judge: float | None = None
+    request: str = ""
+    incumbent_text: str = ""
+    candidate_text: str = ""
+
+    @property
+    def similar(self) -> bool | None:
+        """Equivalent for the similarity gate: close embeddings and no guard flag."""
+        if self.similarity is None:
+            return None
+        return self.similarity >= SIMILARITY_THRESHOLD and not self.flags
+
+    @property
+    def quality(self) -> float | None:
+        """One number per pair for ranking the worst pairs (1 = same answer)."""
+        if self.kind == CLASSIFY:
+            return None if self.agree is None else float(self.agree)
+        if self.kind == EXTRACT:
+            return 0.0 if self.json_valid_candidate is False else self.field_f1
+        if self.kind == TOOLS:
+            return self.tool_match
+        if self.similarity is None:
+            return None
+        return 0.0 if self.flags else self.similarity
+
+
+@dataclass(frozen=True)
+class SideObs:
+    """One side's answer for the latency and error metrics (every pair contributes its present sides)."""
+
+    task: str
+    side: Side
+    ok: bool
+    latency_ms: float
+    ttft_ms: float | None
+
+
+@dataclass
+class Problems:
+    """Counts of what could not be scored (or was scored after repair), with a few example pair ids."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, pair_id: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        bucket = self.examples.setdefault(reason, [])
+        if len(bucket) < EXAMPLES_PER_PROBLEM:
+            bucket.append(pair_id)
+
+
+@dataclass
+class Scored:
+    scores: list[PairScore]
+    sides: list[SideObs]
+    problems: Problems
+    tasks: dict[str, str]  # every task seen (complete or not) -> its scoring kind
+    total: int = 0
+    complete: int = 0
+
+
+def infer_kind(pair: Pair) -> str:
+    """The scoring kind of a pair: its task if it names one, else from the request and the answers."""
+    named = kind_of_task(pair.task)
+    if named:
+        return named
+    request = pair.request if isinstance(pair.request, dict) else {}
+    fmt, _ = jsonfields.response_format(request)
+    if fmt in ("json_object", "json_schema"):
+        return EXTRACT
+    if request.get("tools") or request.get("functions"):
+        return TOOLS
+    texts = [answer_text(a).value for a in (pair.incumbent, pair.candidate) if a is not None and a.ok]
+    if texts and all(0 < word_count(t) <= SHORT_LABEL_WORDS for t in texts):
+        return CLASSIFY
+    return CHAT
+
+
+def task_name(pair: Pair, kind: str) -> str:
+    return pair.task or kind
+
+
+def score_pairs(
+    pairs: Iterable[Pair],
+    *,
+    settings: SettingsLike | None = None,
+    similarity: bool = True,
+    threads: int = 1,
+    task: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    embed_progress: Callable[[int], None] | None = None,
+) -> Scored:
+    """Score every pair; ``similarity`` False skips the embedding model (a cheaper run without those gates).
+    ``progress`` is called with 1 per pair read, ``embed_progress`` with the number of texts embedded."""
+    scorer = Scorer(settings)
+    for pair in pairs:
+        scorer.add(pair, task)
+        if progress is not None:
+            progress(1)
+    if similarity:
+        scorer.fill_similarity(threads, embed_progress)
+    return scorer.result()
+
+
+class Scorer:
+    """Scores pairs one at a time (``add``), then embeds the prose pairs in one batch (``fill_similarity``)."""
+
+    def __init__(self, settings: SettingsLike | None) -> None:
+        self.critical = dict(settings.critical_fields) if settings is not None else {}
+        self.schemas = jsonfields.SchemaCache()
+        self.scored = Scored([], [], Problems(), {})
+        self._prose: list[tuple[int, str, str]] = []  # (index in scores, incumbent text, candidate text)
+
+    def add(self, pair: Pair, only_task: str | None) -> None:
+        try:
+            kind = infer_kind(pair)
+            name = task_name(pair, kind)
+            if only_task is not None and name != only_task:
+                return
+            self.scored.total += 1
+            self.scored.tasks.setdefault(name, kind)
+            self._sides(pair, name)
+            scored = self._quality(pair, name, kind)
+        except Exception as exc:  # a record we cannot read is reported, never fatal
+            log.warning("pair %s could not be scored: %r", getattr(pair, "pair_id", "?"), exc)
+            self.scored.problems.add(
+                f"unreadable record ({type(exc).__name__})", str(getattr(pair, "pair_id", "?"))
+            )
+            return
+        if scored is not None:
+            score, texts = scored
+            if kind in (SUMMARISE, CHAT):
+                self._prose.append((len(self.scored.scores), *texts))
+            self.scored.scores.append(score)
+
+    def _sides(self, pair: Pair, task: str) -> None:
+        for side in SIDES:
+            answer = pair.answer(side)
+            if answer is None:
+                self.scored.problems.add(f"{side} missing (not mirrored)", pair.pair_id)
+                continue
+            if not answer.ok:
+                self.scored.problems.add(f"{side} error ({_error_reason(answer)})", pair.pair_id)
+            self.scored.sides.append(SideObs(task, side, answer.ok, float(answer.latency_ms), answer.ttft_ms))
+
+    def _quality(self, pair: Pair, task: str, kind: str) -> tuple[PairScore, tuple[str, str]] | None:
+        incumbent, candidate = pair.incumbent, pair.candidate
+        if incumbent is None or candidate is None or not incumbent.ok or not candidate.ok:
+            return None
+        self.scored.complete += 1
+        left = self._text(answer_text(incumbent), "incumbent", pair.pair_id)
+        right = self._text(answer_text(candidate), "candidate", pair.pair_id)
+        base = PairScore(
+            pair.pair_id,
+            task,
+            kind,
+            request=excerpt(request_text(pair.request), 400),
+            incumbent_text=excerpt(left, TEXT_KEPT),
+            candidate_text=excerpt(right, TEXT_KEPT),
+        )
+        if kind == CLASSIFY:
+            score = _classify(base, left, right)
+        elif kind == EXTRACT:
+            score = self._extract(base, pair, left, right)
+        elif kind == TOOLS:
+            score = self._tools(base, incumbent, candidate)
+        else:
+            score = _prose(base, pair, left, right)
+        return score, (left, right)
+
+    def _text(self, text: Text, side: str, pair_id: str) -> str:
+        if text.repaired:
+            self.scored.problems.add(f"{side} text not valid UTF-8 (repaired)", pair_id)
+        if text.huge:
+            self.scored.problems.add(f"{side} answer huge (scored on its first part)", pair_id)
+        return text.value
+
+    def _extract(self, base: PairScore, pair: Pair, incumbent: str, candidate: str) -> PairScore:
+        reference = jsonfields.parse_answer(incumbent, pair.request, self.schemas)
+        answer = jsonfields.parse_answer(candidate, pair.request, self.schemas)
+        for side, parsed in (("incumbent", reference), ("candidate", answer)):
+            if not parsed.valid:
+                self.scored.problems.add(f"{side} invalid JSON", pair.pair_id)
+        valid_in, valid_out = _json_ok(reference), _json_ok(answer)
+        score = replace(base, json_valid_incumbent=valid_in, json_valid_candidate=valid_out)
+        if not reference.valid:  # no reference to compare fields with
+            return score
+        fields = (
+            jsonfields.field_score(reference.value, answer.value)
+            if answer.valid
+            else jsonfields.FieldScore(0, 0, 0)
+        )
+        critical = self.critical.get(base.task) or self.critical.get(EXTRACT)
+        exact = None
+        if critical:
+            exact = answer.valid and jsonfields.critical_match(reference.value, answer.value, tuple(critical))
+        return replace(
+            score,
+            agree=answer.valid and fields.f1 == 1.0,
+            field_precision=fields.precision,
+            field_recall=fields.recall,
+            field_f1=fields.f1,
+            critical_exact=exact,
+        )
+
+    def _tools(self, base: PairScore, incumbent: Answer, candidate: Answer) -> PairScore:
+        result = tools.tool_score(tools.calls_of(incumbent), tools.calls_of(candidate))
+        if result.invalid_arguments:
+            self.scored.problems.add("candidate tool arguments not JSON", base.pair_id)
+        return replace(
+            base, agree=result.f1 == 1.0, tool_match=result.f1, tool_names_match=result.names_match
+        )
+
+    def fill_similarity(self, threads: int, progress: Callable[[int], None] | None = None) -> None:
+        from evaluator.embed import EmbeddingUnavailable, cosine_similarities
+
+        if not self._prose:
+            return
+        try:
+            values = cosine_similarities(
+                [(a, b) for _, a, b in self._prose], threads=threads, progress=progress
+            )
+        except EmbeddingUnavailable as exc:
+            self.scored.problems.add(f"similarity not computed: {exc}", "-")
+            return
+        for (i, _, _), value in zip(self._prose, values, strict=True):
+            self.scored.scores[i] = replace(self.scored.scores[i], similarity=value)
+        self._prose = []
+
+    def result(self) -> Scored:
+        return self.scored
+
+
+def _error_reason(answer: Answer) -> str:
+    if answer.error:
+        return answer.error
+    body = answer.body
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") or error.get("code") if isinstance(error, dict) else None
+    return f"HTTP {answer.status}" + (f" {kind}" if kind else "")
+
+
+def _with_calls(text: str, answer: Answer) -> str:
+    calls = [f"{c.name}({json.dumps(c.arguments, sort_keys=True)})" for c in tools.calls_of(answer)]
+    return "\n".join([text, *calls]).strip()
+
+
+def _json_ok(parsed: jsonfields.Parsed) -> bool:
+    return parsed.valid and parsed.schema_valid is not False
+
+
+def _classify(base: PairScore, incumbent: str, candidate: str) -> PairScore:
+    left, right = normalize_label(incumbent), normalize_label(candidate)
+    return replace(base, agree=left == right, label_incumbent=left, label_candidate=right)
+
+
+def _prose(base: PairScore, pair: Pair, incumbent: str, candidate: str) -> PairScore:
+    flags = guards.check(incumbent, candidate, request_text(pair.request, limit=200_000))
+    return replace(base, flags=tuple(flags))
+
+
+def side_values(sides: Sequence[SideObs], side: Side, attr: str, task: str | None) -> list[float]:
+    """Latency (``latency_ms``) or TTFT (``ttft_ms``) of one side's ok answers, for one task or all."""
+    out: list[float] = []
+    for obs in sides:
+        if obs.side == side and obs.ok and (task is None or obs.task == task):
+            value: Any = getattr(obs, attr)
+            if value is not None:
+                out.append(float(value))
+    return out
