@@ -95,7 +95,7 @@ def answer(
     force_disagree: bool | None = None,
 ) -> Answer:
     """The answer to a validated chat-completions ``request`` (a dict with ``messages``)."""
-    messages = request.get("messages") or []
+    messages = _list(request, "messages")
     item = tasks.find(item_id=item_id, prompt=last_user_text(messages))
     digest = request_digest(request, seed)
     count = int(request.get("n") or 1)
@@ -108,6 +108,12 @@ def answer(
         choices = tuple(_choice(request, i, random.Random(_choice_seed(digest, i))) for i in range(count))
     completion = sum(_completion_tokens(c) for c in choices)
     return Answer(choices, prompt_tokens(request), completion, item, disagreed)
+
+
+def _list(request: dict[str, Any], key: str) -> list[Any]:
+    """``request[key]`` when it is a list (SGLang's flavor validates less than OpenAI's), else empty."""
+    value = request.get(key)
+    return value if isinstance(value, list) else []
 
 
 def request_digest(request: dict[str, Any], seed: int) -> bytes:
@@ -153,7 +159,7 @@ def message_text(message: dict[str, Any]) -> str:
 
 def prompt_tokens(request: dict[str, Any]) -> int:
     total = 3
-    for message in request.get("messages") or []:
+    for message in _list(request, "messages"):
         if isinstance(message, dict):
             calls = message.get("tool_calls") or []
             extra = json.dumps(calls, separators=(",", ":")) if calls else ""
@@ -234,7 +240,7 @@ def _choice(request: dict[str, Any], index: int, rng: random.Random) -> ChoiceAn
 
 def _callable_functions(request: dict[str, Any]) -> list[dict[str, Any]]:
     """The functions this request makes the model call now; empty when it should answer in text."""
-    tools = request.get("tools") or []
+    tools = _list(request, "tools")
     functions = [t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)]
     choice = request.get("tool_choice", "auto")
     if not functions or choice == "none":
@@ -242,7 +248,7 @@ def _callable_functions(request: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(choice, dict):
         name = (choice.get("function") or {}).get("name")
         return [f for f in functions if f.get("name") == name][:1]
-    messages = request.get("messages") or []
+    messages = _list(request, "messages")
     answered = bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
     return functions if choice == "required" or not answered else []
 
@@ -267,11 +273,12 @@ def _text(request: dict[str, Any], rng: random.Random) -> str:
     fmt = request.get("response_format") or {}
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+        spec = fmt.get("json_schema")
+        schema = (spec.get("schema") if isinstance(spec, dict) else None) or {"type": "object"}
         return json.dumps(instance(schema, rng), separators=(",", ":"), ensure_ascii=False)
     if kind == "json_object":
         return json.dumps({"answer": rng.choice(_SENTENCES)}, ensure_ascii=False)
-    messages = request.get("messages") or []
+    messages = _list(request, "messages")
     results = [message_text(m) for m in messages if isinstance(m, dict) and m.get("role") == "tool"]
     if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
         return "Here is what I found: " + "; ".join(r for r in results if r) + "."
@@ -280,8 +287,12 @@ def _text(request: dict[str, Any], rng: random.Random) -> str:
 
 def _finish_text(request: dict[str, Any], index: int, text: str) -> ChoiceAnswer:
     """Applies ``stop`` sequences and ``max_tokens`` the way a server does."""
-    stops = request.get("stop")
-    stops = [stops] if isinstance(stops, str) else [s for s in stops or [] if isinstance(s, str) and s]
+    given = request.get("stop")
+    stops = (
+        [given]
+        if isinstance(given, str) and given
+        else [s for s in _list(request, "stop") if isinstance(s, str) and s]
+    )
     hits = [(text.find(s), s) for s in stops if s in text]
     if hits:
         at, matched = min(hits)

@@ -157,17 +157,9 @@ class SimApp:
             item_id=headers.get("x-sim-item") or _metadata_item(body),
             force_disagree=_flag(headers.get("x-sim-disagree")),
         )
-        ratelimit: dict[str, str] = {}
-        if self.flavor.name == "openai":
-            over, wait, ratelimit = self.limiter.take(key, result.prompt_tokens + result.completion_tokens)
-            if over is not None:
-                retry = (("retry-after", str(max(1, math.ceil(wait)))), *ratelimit.items())
-                return self.flavor.error(
-                    rate_limited(
-                        model, self.options.rpm if over == "requests" else self.options.tpm, over, wait
-                    ),
-                    retry,
-                )
+        refused, ratelimit = self._rate_limit(key, model, result)
+        if refused is not None:
+            return refused
         meta = self.flavor.meta(model)
         if body.get("stream"):
             return self._stream(request, body, result, meta, ratelimit, fault)
@@ -181,6 +173,17 @@ class SimApp:
         cut = len(payload) // 2 if fault is not None and fault.kind == "cut" else None
         return Reply(200, reply_headers, payload, latency / 1000, cut)
 
+    def _rate_limit(self, key: str, model: str, result: Answer) -> tuple[Reply | None, dict[str, str]]:
+        """OpenAI's per-key limit: a 429 when over it, and the ``x-ratelimit-*`` headers (openai flavor only)."""
+        if self.flavor.name != "openai":
+            return None, {}
+        over, wait, headers = self.limiter.take(key, result.prompt_tokens + result.completion_tokens)
+        if over is None:
+            return None, headers
+        limit = self.options.rpm if over == "requests" else self.options.tpm
+        retry = (("retry-after", str(max(1, math.ceil(wait)))), *headers.items())
+        return self.flavor.error(rate_limited(model, limit, over, wait), retry), headers
+
     def _stream(
         self,
         request: Request,
@@ -191,7 +194,8 @@ class SimApp:
         fault: Fault | None,
     ) -> Stream:
         headers = request.headers
-        options = body.get("stream_options") or {}
+        given = body.get("stream_options")
+        options: dict[str, Any] = given if isinstance(given, dict) else {}
         pieces = int(_ms(headers, "x-sim-chunks", self.options.chunks))
         shape = StreamShape(
             include_usage=bool(options.get("include_usage")),

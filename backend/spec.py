@@ -1,8 +1,8 @@
 """``backend.yaml``: the specialists and the SGLang servers that host them, parsed once into frozen objects.
 
 One server per base model; a specialist is either a LoRA adapter on a server (requests must then name
-``served:adapter``, the only form SGLang routes to the adapter: a bare adapter name is answered by the base
-model without a word) or the server's whole model. :func:`specialist_targets` is what the proxy reads.
+``served:adapter``, the only form SGLang routes to the adapter: a bare adapter name is silently answered by the
+base model) or the server's whole model. :func:`specialist_targets` is what the proxy reads.
 
 Every problem raises :class:`BackendSpecError` with one line: the file, the key, what is wrong and the fix.
 """

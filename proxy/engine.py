@@ -187,7 +187,9 @@ class ProxyServer:
         """Finish in-flight requests and mirrors (up to ``drain_s``), then flush every queued row."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + drain_s
-        if self.master is not None:  # stop accepting connections; mitmproxy itself leaves that to process exit
+        if (
+            self.master is not None
+        ):  # stop accepting connections; mitmproxy itself leaves that to process exit
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.master.addons.get("proxyserver").servers.update([]), 5)
         while self.inflight.live > 0 and loop.time() < deadline:

@@ -305,7 +305,10 @@ def _usage(value: Any) -> dict[str, Any] | None:
     # OpenAI always sends both detail objects; SGLang sends neither (reasoning tokens at the top level).
     prompt_details = value.get("prompt_tokens_details")
     completion_details = value.get("completion_tokens_details")
-    out["prompt_tokens_details"] = {**PROMPT_DETAILS, **(prompt_details if isinstance(prompt_details, dict) else {})}
+    out["prompt_tokens_details"] = {
+        **PROMPT_DETAILS,
+        **(prompt_details if isinstance(prompt_details, dict) else {}),
+    }
     out["completion_tokens_details"] = {
         **COMPLETION_DETAILS,
         "reasoning_tokens": _int(value.get("reasoning_tokens")),

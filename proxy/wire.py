@@ -19,7 +19,7 @@ ERROR_TYPE_BY_STATUS: dict[int, str] = {
     413: "invalid_request_error",
     415: "invalid_request_error",
     422: "invalid_request_error",
-    429: "rate_limit_exceeded",
+    429: "requests",  # or "tokens": OpenAI names the exhausted limit
     500: "server_error",
     502: "server_error",
     503: "server_error",
@@ -54,8 +54,8 @@ def error_object(
 
 
 def error_bytes(message: str, *, status: int = 400, **fields: str | None) -> bytes:
-    """The error body as OpenAI sends it: pretty-printed with a trailing newline."""
-    return (json.dumps(error_object(message, status=status, **fields), indent=2) + "\n").encode()
+    """The error body as OpenAI sends it: indented by four spaces, with a trailing newline."""
+    return (json.dumps(error_object(message, status=status, **fields), indent=4) + "\n").encode()
 
 
 def new_request_id() -> str:

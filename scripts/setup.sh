@@ -10,6 +10,6 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" torch==2.13.0
 "${PIP[@]}" -e ".[embeddings,fast,dev]"
 # SGLang's argument parser only (for `alveare-migrate backend check`), without its GPU dependencies.
-"${PIP[@]}" --no-deps sglang==0.5.23
+"${PIP[@]}" --no-deps sglang==0.5.23 sglang-router==0.3.2
 "${PIP[@]}" -e ".[sglang-parser]"
 echo "setup done: $(.venv/bin/alveare-migrate --version)"

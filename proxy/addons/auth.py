@@ -15,7 +15,7 @@ import time
 from mitmproxy import http
 
 from proxy import wire
-from proxy.addons.route import is_chat_path
+from proxy.addons.route import error_response, is_chat_path
 from proxy.keys import KeyStore
 from proxy.ratelimit import Decision, RateLimiter
 from proxy.ratelimit import Limits as RateLimits
@@ -41,20 +41,27 @@ def invalid_key_response(token: str) -> http.Response:
         f"Incorrect API key provided: {shown}. You can find your API key at "
         "https://platform.openai.com/account/api-keys."
     )
-    return http.Response.make(
-        401, wire.error_bytes(message, status=401), {"content-type": "application/json"}
-    )
+    return error_response(401, wire.error_bytes(message, status=401))
 
 
-def rate_limited_response(decision: Decision, limits_name: str) -> http.Response:
-    retry = max(1, math.ceil(decision.retry_after_s))
-    message = (
-        f"Rate limit reached for {limits_name} on {decision.reason}. Please try again in "
-        f"{wire.format_reset(decision.retry_after_s)}."
-    )
-    headers = {"content-type": "application/json", "retry-after": str(retry), **decision.headers}
+def rate_limited_response(decision: Decision, limits: RateLimits, name: str) -> http.Response:
+    """OpenAI's 429: its message, ``retry-after`` (seconds) and ``retry-after-ms``, and the limit headers."""
+    wait = wire.format_reset(decision.retry_after_s)
+    if decision.reason == "too_large":
+        message = (
+            f"Request too large for {name} on tokens per min (TPM): Limit {limits.tpm}. "
+            "The input or output tokens must be reduced in order to run successfully."
+        )
+    elif decision.reason == "tokens":
+        message = f"Rate limit reached for {name} on tokens per min (TPM): Limit {limits.tpm}. Please try again in {wait}."
+    else:
+        message = f"Rate limit reached for {name} on requests per min (RPM): Limit {limits.rpm}. Please try again in {wait}."
     body = wire.error_bytes(message, status=429, type="requests", code="rate_limit_exceeded")
-    return http.Response.make(429, body, headers)
+    retry = {
+        "retry-after": str(max(1, math.ceil(decision.retry_after_s))),
+        "retry-after-ms": str(max(1, math.ceil(decision.retry_after_s * 1000))),
+    }
+    return error_response(429, body, {**retry, **decision.headers})
 
 
 class Auth:
@@ -90,7 +97,7 @@ class Auth:
         info.ratelimit_headers = decision.headers
         if not decision.allowed:
             self.runtime.counts["rate_limited"] += 1
-            flow.response = rate_limited_response(decision, name)
+            flow.response = rate_limited_response(decision, limits, name)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)

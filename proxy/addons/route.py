@@ -22,8 +22,18 @@ def is_chat_path(path: str) -> bool:
     return path.split("?", 1)[0].rstrip("/") == CHAT_PATH
 
 
+def error_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> http.Response:
+    """An error the proxy answers itself, with the headers OpenAI puts on every answer."""
+    base = {
+        "content-type": "application/json",
+        "x-request-id": wire.new_request_id(),
+        "openai-version": "2020-10-01",
+    }
+    return http.Response.make(status, body, {**base, **(headers or {})})
+
+
 def reply_error(flow: http.HTTPFlow, error: RequestError) -> None:
-    flow.response = http.Response.make(error.status, error.body, {"content-type": "application/json"})
+    flow.response = error_response(error.status, error.body)
 
 
 class Route:

@@ -546,3 +546,23 @@ def test_cli_process_prints_its_port_and_stops_cleanly(signum: int, tmp_path: An
             process.wait(5)
         assert process.stdout is not None
         process.stdout.close()
+
+
+def test_garbage_gets_a_400_and_a_closed_connection(sim: str) -> None:
+    port = int(sim.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"\x00\x01 NOT HTTP\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"connection: close" in data
+
+
+def test_client_leaving_mid_stream_does_not_hurt_the_sim(sim: str) -> None:
+    body = {**HELLO, "stream": True}
+    headers = {"x-sim-chunk-interval-ms": "50"}
+    with httpx.stream(
+        "POST", sim + "/v1/chat/completions", json=body, headers=headers, timeout=10
+    ) as response:
+        next(response.iter_lines())
+    assert post(sim, HELLO).status_code == 200
