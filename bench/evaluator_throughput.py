@@ -1,7 +1,7 @@
 """Evaluator throughput, end to end: pairs written to a SQLite store, then read, scored (embeddings included),
 tested and rendered (md, json, junit, html) by ``build_report``, as ``alveare-migrate report`` does.
 
-Prints pairs/s for short (about 20 words) and long (300 words) prose pairs, the time for one 10,000-pair report
+Prints pairs/s for short (about 15 words, one sentence) and long (300 words) prose pairs, the time for one 10,000-pair report
 with mixed tasks, the model load time (once per process) and peak RSS. Targets on a 2-core machine:
 >= 200 short pairs/s, >= 20 long pairs/s, 10,000 pairs under 2 minutes, peak RSS under 1.5 GB.
 
@@ -152,8 +152,8 @@ def main() -> None:
     print(f"model load (once per process): {time.perf_counter() - started:.1f} s, torch threads {args.threads}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        n, seconds = timed_report(prose_pairs(args.short, 20, seed=1), workdir, "short", args.threads)
-        print(f"short prose pairs (~20 words): {n} in {seconds:.1f} s = {n / seconds:.0f} pairs/s (target >= 200)")
+        n, seconds = timed_report(prose_pairs(args.short, 15, seed=1), workdir, "short", args.threads)
+        print(f"short prose pairs (~15 words): {n} in {seconds:.1f} s = {n / seconds:.0f} pairs/s (target >= 200)")
         n, seconds = timed_report(prose_pairs(args.long, 300, seed=2), workdir, "long", args.threads)
         print(f"long prose pairs (300 words): {n} in {seconds:.1f} s = {n / seconds:.1f} pairs/s (target >= 20)")
         n, seconds = timed_report(mixed_pairs(args.mixed, seed=3), workdir, "mixed", args.threads)

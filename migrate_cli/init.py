@@ -8,7 +8,9 @@ import click
 
 
 @click.command()
-@click.option("--path", type=click.Path(dir_okay=False, path_type=Path), default=Path("alveare.yaml"), show_default=True)
+@click.option(
+    "--path", type=click.Path(dir_okay=False, path_type=Path), default=Path("alveare.yaml"), show_default=True
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool) -> None:
     """Write a commented starter alveare.yaml to edit."""

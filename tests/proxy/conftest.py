@@ -123,8 +123,9 @@ def start_proxy(config: Config, environ: dict[str, str] | None = None) -> Runnin
                 failure.append(exc)
             ready.set()
 
-        loop.create_task(boot())
+        booting = loop.create_task(boot())
         loop.run_forever()
+        assert booting.done()
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 

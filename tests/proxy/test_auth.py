@@ -57,7 +57,9 @@ def test_ratelimit_headers_decrease_per_key(proxy_factory: Any, sim_process: Any
         assert raw.headers["x-ratelimit-limit-requests"] == "50"
         assert raw.headers["x-ratelimit-reset-requests"].endswith(("ms", "s"))
     assert seen == [49, 48, 47]
-    stream = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    stream = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    )
     assert stream.headers["x-ratelimit-remaining-requests"] == "46"  # streams carry them too
     list(stream.parse())
 

@@ -32,7 +32,10 @@ def test_precedence_flag_over_env_over_file(tmp_path: Path) -> None:
         ({"mirror": {"rate": 2000}}, "test: mirror.rate"),
         ({"store": "postgres://x"}, "test: store: store URL 'postgres://x' is not supported"),
         ({"listen": "8080"}, "test: listen: '8080' is not HOST:PORT"),
-        ({"failover": {"circuit_failures": 0}}, "test: failover.circuit_failures: 0 must be a whole number >= 1"),
+        (
+            {"failover": {"circuit_failures": 0}},
+            "test: failover.circuit_failures: 0 must be a whole number >= 1",
+        ),
         ({"pricing": {"gpt-4o": {"input": 1}}}, "test: pricing.gpt-4o.output: required key is missing"),
         ({"candidate": {"url": "http://x", "key": "y"}}, "test: candidate.key: unknown key"),
     ],

@@ -38,7 +38,9 @@ def sides(sim_process: Any) -> tuple[str, str, str]:
 def shape(value: Any) -> Any:
     """The structure of a JSON value: keys and types, not contents."""
     if isinstance(value, dict):
-        return {k: shape(v) for k, v in sorted(value.items()) if k not in {"id", "created", "system_fingerprint"}}
+        return {
+            k: shape(v) for k, v in sorted(value.items()) if k not in {"id", "created", "system_fingerprint"}
+        }
     if isinstance(value, list):
         return [shape(v) for v in value[:1]]
     return type(value).__name__
@@ -54,7 +56,9 @@ def test_non_stream_matches_direct(proxy_factory: Any, sides: tuple[str, str, st
         expected = direct_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert raw.headers["x-alveare-upstream"] == ("candidate" if percent else "incumbent")
     assert raw.headers["x-request-id"].startswith("req_")
-    assert all(f"x-ratelimit-{h}" in raw.headers for h in ("limit-requests", "remaining-tokens", "reset-tokens"))
+    assert all(
+        f"x-ratelimit-{h}" in raw.headers for h in ("limit-requests", "remaining-tokens", "reset-tokens")
+    )
     body = json.loads(raw.http_response.content)
     validator("CreateChatCompletionResponse").validate(body)
     assert "matched_stop" not in json.dumps(body)
@@ -165,7 +169,12 @@ BAD_REQUESTS = [
     ("POST", {"content-type": "application/json"}, b'{"model": "gpt-4o-mini"}', 400),
     ("POST", {"content-type": "text/plain"}, b"hello", 400),
     ("GET", {}, b"", 405),
-    ("POST", {"content-type": "application/json"}, b'{"model": "gpt-4o-mini", "messages": "' + b"x" * 20000 + b'"}', 413),
+    (
+        "POST",
+        {"content-type": "application/json"},
+        b'{"model": "gpt-4o-mini", "messages": "' + b"x" * 20000 + b'"}',
+        413,
+    ),
 ]
 
 

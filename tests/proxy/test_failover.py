@@ -78,9 +78,9 @@ def test_circuit_opens_then_recovers(proxy_factory: Any, sim_process: Any) -> No
     )
     client = proxy.client()
     for _ in range(4):
-        assert served_by(client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)) == (
-            "incumbent"
-        )
+        assert served_by(
+            client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+        ) == ("incumbent")
     runtime = proxy.server.runtime
     assert runtime.circuit.state == "open"
     pairs = proxy.pairs(expected=4)

@@ -38,7 +38,9 @@ def test_split_is_sticky_and_monotone_through_the_proxy(proxy_factory: Any, sim_
     proxy.set_percent(50)
     after = {u: ask(client, u) for u in users}
     assert all(after[u] == "candidate" for u in users if first[u] == "candidate")  # nobody moved back
-    assert sum(side == "candidate" for side in after.values()) > sum(side == "candidate" for side in first.values())
+    assert sum(side == "candidate" for side in after.values()) > sum(
+        side == "candidate" for side in first.values()
+    )
 
 
 def test_mirror_records_both_answers_as_one_pair(proxy_factory: Any, sim_process: Any) -> None:
@@ -55,7 +57,9 @@ def test_mirror_records_both_answers_as_one_pair(proxy_factory: Any, sim_process
         assert pair.complete and pair.incumbent is not None and pair.candidate is not None
         assert pair.incumbent.ok and pair.candidate.ok, pair
         assert pair.incumbent.content and pair.candidate.content
-        assert pair.task == "classify" and pair.target_model == "qwen:classify" and pair.model == "gpt-4o-mini"
+        assert (
+            pair.task == "classify" and pair.target_model == "qwen:classify" and pair.model == "gpt-4o-mini"
+        )
         assert pair.served is not None and pair.served.ttft_ms is not None
         assert "m-" not in pair.key_hash  # the stickiness key is stored hashed
     assert {p.served_side for p in pairs} == {"incumbent", "candidate"}
@@ -94,9 +98,24 @@ def test_sigterm_under_load_records_every_served_request(tmp_path: Path, sim_pro
     stderr = (tmp_path / "proxy.log").open("w")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "migrate_cli", "proxy", "--listen", "127.0.0.1:0", "--admin-listen",
-            "127.0.0.1:0", "--store", store_url, "--incumbent-url", incumbent, "--candidate-url", candidate,
-            "--mirror", "0.3", "--config", str(_model_map(tmp_path)),
+            sys.executable,
+            "-m",
+            "migrate_cli",
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--store",
+            store_url,
+            "--incumbent-url",
+            incumbent,
+            "--candidate-url",
+            candidate,
+            "--mirror",
+            "0.3",
+            "--config",
+            str(_model_map(tmp_path)),
         ],
         stdout=subprocess.PIPE,
         stderr=stderr,
