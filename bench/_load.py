@@ -64,6 +64,7 @@ class Sample:
     ttfts_ms: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     by_upstream: dict[str, list[float]] = field(default_factory=dict)  # x-alveare-upstream -> latencies
+    ttft_by_upstream: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
     broken: int = 0  # connections lost before their deadline
 
@@ -94,7 +95,12 @@ class _Connection(asyncio.Protocol):
     content-length or chunked framing."""
 
     def __init__(
-        self, requests: Sequence[bytes], offset: int, deadline: float, sample: Sample, done: asyncio.Future[None]
+        self,
+        requests: Sequence[bytes],
+        offset: int,
+        deadline: float,
+        sample: Sample,
+        done: asyncio.Future[None],
     ) -> None:
         self.requests, self.index, self.deadline = requests, offset, deadline
         self.sample, self.done = sample, done
@@ -182,6 +188,8 @@ class _Connection(asyncio.Protocol):
         sample.latencies_ms.append((now - self.sent) * 1000)
         if self.first is not None:
             sample.ttfts_ms.append((self.first - self.sent) * 1000)
+            if self.upstream:
+                sample.ttft_by_upstream.setdefault(self.upstream, []).append(sample.ttfts_ms[-1])
         sample.statuses[self.status] += 1
         if self.upstream:
             sample.by_upstream.setdefault(self.upstream, []).append(sample.latencies_ms[-1])
@@ -201,7 +209,9 @@ class _Connection(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def _measure(host: str, port: int, requests: Sequence[bytes], connections: int, seconds: float) -> Sample:
+async def _measure(
+    host: str, port: int, requests: Sequence[bytes], connections: int, seconds: float
+) -> Sample:
     loop = asyncio.get_running_loop()
     sample = Sample()
     futures: list[asyncio.Future[None]] = [loop.create_future() for _ in range(connections)]
@@ -292,7 +302,9 @@ def run_wrk(
         command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script), url + CHAT_PATH]
         if cpu is not None and shutil.which("taskset"):
             command = ["taskset", "-c", str(cpu), *command]
-        out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
+        out = subprocess.run(
+            command, capture_output=True, text=True, timeout=duration + 30, check=True
+        ).stdout
     line = next((x for x in out.splitlines() if x.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary: {out[-500:]!r}")

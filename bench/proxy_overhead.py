@@ -73,6 +73,7 @@ class StreamRow:
     requests: int
     bad: int
     served: dict[str, int] = field(default_factory=dict)
+    side_ttft_p50_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,12 +254,12 @@ def measure_target(
 ) -> None:
     """Every load of the plan against 127.0.0.1:``port``; ``full=False``: concurrency 1 and the stream only.
 
-    wrk runs last: it drops its connections with requests in flight when its time is up, which the proxy may
-    count against the candidate (its circuit breaker then opens and the candidate serves nothing for a while).
+    wrk runs last: it hangs up with requests in flight when its time is up, and the proxy counts such client
+    disconnects as candidate failures (its circuit breaker opens and the candidate serves nothing for 30 s).
     """
     whole = _load.chat_bodies(stream=False, model=model)
     streamed = _load.chat_bodies(stream=True, model=model)
-    _load.measure("127.0.0.1", port, whole, 16, plan.warmup)  # warm-up: connections, caches, JIT-free paths
+    _load.measure("127.0.0.1", port, whole, 16, plan.warmup)  # warm-up: pools, lazy imports
     for connections in plan.concurrencies if full else (1,):
         sample = _load.measure("127.0.0.1", port, whole, connections, plan.seconds)
         results.rows.append(
@@ -284,6 +285,7 @@ def measure_target(
             sample.count,
             sample.bad + sample.count - len(sample.ttfts_ms),
             {side: len(v) for side, v in sorted(sample.by_upstream.items())},
+            {side: round(_load.percentile(v, 50), 3) for side, v in sorted(sample.ttft_by_upstream.items())},
         )
     )
     if before_wrk is not None:
@@ -308,7 +310,12 @@ def measure_proxy(
         admin = m.group(2)
         before: dict[str, Any] = {}
         measure_target(
-            results, scenario, int(m.group(1)), plan, "gpt-4o-mini", before_wrk=lambda: before.update(healthz(admin))
+            results,
+            scenario,
+            int(m.group(1)),
+            plan,
+            "gpt-4o-mini",
+            before_wrk=lambda: before.update(healthz(admin)),
         )
         status = healthz(admin)
         if before:
@@ -328,7 +335,9 @@ def run(plan: Plan, tmp: Path) -> Results:
         started([*sim, "sglang"], tmp / "sim-sglang.log", pattern) as candidate,
     ):
         measure_target(results, "direct", int(incumbent.group(2)), plan, "gpt-4o-mini")
-        measure_target(results, "direct candidate", int(candidate.group(2)), plan, CANDIDATE_MODEL, full=False)
+        measure_target(
+            results, "direct candidate", int(candidate.group(2)), plan, CANDIDATE_MODEL, full=False
+        )
         binary = nginx_binary()
         if binary is None:
             results.notes.append("nginx: not installed")
@@ -357,7 +366,9 @@ class Target:
 
 def targets(results: Results) -> list[Target]:
     out: list[Target] = []
-    direct, proxy0, proxy1 = (results.row(s, "c=1") for s in ("direct", "proxy mirror 0%", "proxy mirror 100%"))
+    direct, proxy0, proxy1 = (
+        results.row(s, "c=1") for s in ("direct", "proxy mirror 0%", "proxy mirror 100%")
+    )
     if direct and proxy0:
         added = proxy0.p50_ms - direct.p50_ms
         detail = f"proxy {proxy0.p50_ms:.3f} vs direct {direct.p50_ms:.3f} ms"
@@ -365,7 +376,9 @@ def targets(results: Results) -> list[Target]:
     rates = [(r.rps, r.load) for r in results.rows if r.scenario == "proxy mirror 0%"]
     if rates:
         best, load = max(rates)
-        out.append(Target(">= 1,000 req/s per proxy process", best, 1000.0, best >= 1000.0, f"best at {load}"))
+        out.append(
+            Target(">= 1,000 req/s per proxy process", best, 1000.0, best >= 1000.0, f"best at {load}")
+        )
     if proxy0 and proxy1:
         added = proxy1.p50_ms - proxy0.p50_ms
         detail = f"mirror 100% {proxy1.p50_ms:.3f} vs 0% {proxy0.p50_ms:.3f} ms at c=1"
@@ -397,14 +410,15 @@ def table(results: Results) -> list[str]:
     lines += [
         "",
         f"{'stream (c=1)':<20}{'TTFT p50':>10}{'TTFT p99':>10}{'+TTFT p50':>11}{'total p50':>11}{'n':>7}"
-        "  served by",
+        "  served by (n, TTFT p50)",
     ]
     base_stream = results.stream("direct")
     for s in results.streams:
         added = f"{s.ttft_p50_ms - base_stream.ttft_p50_ms:+.3f}" if base_stream else "-"
         lines.append(
             f"{s.scenario:<20}{s.ttft_p50_ms:>10.3f}{s.ttft_p99_ms:>10.3f}{added:>11}{s.total_p50_ms:>11.3f}"
-            f"{s.requests:>7}  " + " ".join(f"{side} {n}" for side, n in s.served.items())
+            f"{s.requests:>7}  "
+            + " ".join(f"{side} {n} {s.side_ttft_p50_ms.get(side, 0):.3f}" for side, n in s.served.items())
         )
     return lines
 
@@ -451,14 +465,18 @@ def report(results: Results, plan: Plan) -> list[Target]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Measure the proxy's overhead against direct calls and nginx.")
+    parser = argparse.ArgumentParser(
+        description="Measure the proxy's overhead against direct calls and nginx."
+    )
     parser.add_argument("--quick", action="store_true", help="1 s per measurement instead of 3")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per measurement")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures here")
     args = parser.parse_args()
     seconds = args.seconds or (1.0 if args.quick else 3.0)
     two_cores = (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
-    plan = Plan(seconds, min(1.0, seconds / 2), proxy_cpu=0 if two_cores else None, load_cpu=1 if two_cores else None)
+    plan = Plan(
+        seconds, min(1.0, seconds / 2), proxy_cpu=0 if two_cores else None, load_cpu=1 if two_cores else None
+    )
     if plan.load_cpu is not None:
         os.sched_setaffinity(0, {plan.load_cpu})
     started_at = time.monotonic()

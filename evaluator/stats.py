@@ -26,8 +26,8 @@ FloatArray = NDArray[np.float64]
 BCA_MAX_N = 2000
 # Exact Mann-Whitney null distribution below this per-sample size (as R does), normal approximation above.
 MWU_EXACT_MAX = 50
-# Brute-force pairwise differences below this many pairs; bisection on counts above (O((m + n) log n) memory).
-PAIRWISE_BRUTE_MAX = 250_000
+# Brute-force pairwise differences up to this many (32 MB); bisection on counts above, in O(m + n) memory.
+PAIRWISE_BRUTE_MAX = 4_000_000
 
 
 def z_two_sided(confidence: float) -> float:
@@ -46,7 +46,7 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> Inter
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def newcombe_independent(x1: int, n1: int, x2: int, n2: int, confidence: float = 0.95) -> Interval:
+def newcombe_independent(x1: float, n1: int, x2: float, n2: int, confidence: float = 0.95) -> Interval:
     """Newcombe's hybrid score interval (method 10) for ``x1/n1 - x2/n2``, independent samples."""
     p1, p2 = x1 / n1 if n1 else 0.0, x2 / n2 if n2 else 0.0
     l1, u1 = wilson_interval(x1, n1, confidence)

@@ -154,13 +154,13 @@ def env_name(key: str) -> str:
 
 def parse_rate(text: str | float) -> float:
     """``0.1``, ``10%`` or ``10`` (read as percent when > 1) -> a fraction in [0, 1]."""
-    if isinstance(text, str):
-        stripped = text.strip()
-        value = float(stripped.rstrip("%")) / 100 if stripped.endswith("%") else float(stripped)
+    stripped = text.strip() if isinstance(text, str) else ""
+    if stripped.endswith("%"):
+        value = float(stripped[:-1]) / 100
     else:
         value = float(text)
-    if value > 1:
-        value /= 100
+        if value > 1:
+            value /= 100
     if not 0 <= value <= 1:
         raise ValueError(f"rate {text!r} is out of range: give 0-1 or 0%-100%")
     return value

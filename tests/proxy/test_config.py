@@ -46,6 +46,15 @@ def test_errors_name_the_file_key_and_fix(raw: dict[str, object], message: str) 
     assert str(caught.value).startswith(message)
 
 
-@pytest.mark.parametrize(("text", "value"), [("0.1", 0.1), ("10%", 0.1), ("10", 0.1), ("1", 1.0), ("0", 0.0)])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0.1", 0.1), ("10%", 0.1), ("10", 0.1), ("1", 1.0), ("0", 0.0), ("100%", 1.0), ("0.5%", 0.005)],
+)
 def test_parse_rate(text: str, value: float) -> None:
     assert parse_rate(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["150%", "101", "-1", "-5%"])
+def test_parse_rate_rejects_out_of_range(text: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_rate(text)

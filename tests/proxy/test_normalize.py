@@ -93,9 +93,9 @@ SERVER = GENERIC_MESSAGES[500]
           "type": "invalid_request_error", "param": None, "code": "model_not_found"}),
         # rate limits and server errors
         (429, _sglang("queue full", "TooManyRequests", 429), 429,
-         {"message": "queue full", "type": "rate_limit_exceeded", "param": None, "code": "rate_limit_exceeded"}),
+         {"message": "queue full", "type": "requests", "param": None, "code": "rate_limit_exceeded"}),
         (429, b"slow down", 429,
-         {"message": GENERIC_MESSAGES[429], "type": "rate_limit_exceeded", "param": None, "code": "rate_limit_exceeded"}),
+         {"message": GENERIC_MESSAGES[429], "type": "requests", "param": None, "code": "rate_limit_exceeded"}),
         (500, _sglang("Internal server error: CUDA out of memory", "InternalServerError", 500), 500,
          {"message": SERVER, "type": "server_error", "param": None, "code": None}),
         (501, _sglang("does not support streaming requests", "NotImplementedError", 501), 500,

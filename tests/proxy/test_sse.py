@@ -86,7 +86,9 @@ def test_splitter_table(feeds: list[bytes], events: list[bytes], pending: bytes)
 _event_text = st.lists(
     st.tuples(
         st.sampled_from(["data", "event", "id", ""]),
-        st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=12),
+        st.text(
+            alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=12
+        ),
     ),
     min_size=1,
     max_size=3,
