@@ -103,10 +103,9 @@ def wait_ready(child: Child, timeout_s: float = READY_TIMEOUT_S) -> str:
                 return child.url
             if not line and child.process.poll() is not None:
                 break
-    raise DemoError(
-        f"the {child.name} did not start within {timeout_s:.0f}s; its log {child.log} ends with: "
-        f"{_tail(child.log)!r}"
-    )
+    code = child.process.poll()
+    what = f"exited with code {code}" if code is not None else f"did not start within {timeout_s:.0f}s"
+    raise DemoError(f"the {child.name} {what}; its log {child.log} ends with: {_tail(child.log)!r}")
 
 
 def _copy_rest(child: Child) -> None:

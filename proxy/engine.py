@@ -28,7 +28,7 @@ from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
 from proxy.config import Config
-from proxy.incumbent import SideClient
+from proxy.sides import SideClient
 from proxy.keys import KeyStore
 from proxy.recorder import Recorder
 from proxy.runtime import Runtime

@@ -12,4 +12,10 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # SGLang's argument parser only (for `alveare-migrate backend check`), without its GPU dependencies.
 "${PIP[@]}" --no-deps sglang==0.5.23 sglang-router==0.3.2
 "${PIP[@]}" -e ".[sglang-parser]"
+# The official Node SDK, for the test that drives the proxy from Node as an app would.
+if command -v npm >/dev/null 2>&1; then
+  npm install --prefix tests/node --no-audit --no-fund --silent
+else
+  echo "npm not found: tests/proxy/test_node_sdk.py needs Node.js and npm" >&2
+fi
 echo "setup done: $(.venv/bin/alveare-migrate --version)"

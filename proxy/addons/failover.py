@@ -24,7 +24,7 @@ from typing import Any
 from mitmproxy import http
 from mitmproxy.proxy import server_hooks
 
-from proxy.incumbent import SideClient
+from proxy.sides import SideClient
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import random
 from mitmproxy import http
 
 from proxy.addons.record import Record
-from proxy.incumbent import SideClient
+from proxy.sides import SideClient
 from proxy.pair import other_side
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime
 

@@ -1,4 +1,4 @@
-"""Fetching the incumbent's answer off mitmproxy's data path, for failover and for the mirror.
+"""Calling either side off mitmproxy's data path: for failover and for the mirror.
 
 httpx is slow under heavy concurrency, but these are the rare paths (a failing candidate, a sampled mirror), and
 both are bounded. The answer is produced as raw HTTP/1.1 bytes so a failover can hand it to mitmproxy as if the
