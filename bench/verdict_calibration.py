@@ -103,7 +103,9 @@ def error_run(
                 decide(
                     gate,
                     metric,
-                    B.error_bounds((int(inc[n - 1]), n), (int(cand[n - 1]), n), gate.alpha, sequential),
+                    B.error_bounds(
+                        (int(inc[n - 1]), n), (int(cand[n - 1]), n), gate.alpha, sequential, details=False
+                    ),
                 ).verdict
             ),
             looks,
@@ -187,7 +189,9 @@ def error_power(
         inc, cand = int((rng.random(claimed) < r).sum()), int((rng.random(claimed) < r).sum())
         passes += (
             decide(
-                gate, metric, B.error_bounds((inc, claimed), (cand, claimed), gate.alpha, sequential)
+                gate,
+                metric,
+                B.error_bounds((inc, claimed), (cand, claimed), gate.alpha, sequential, details=False),
             ).verdict
             is Verdict.PASS
         )

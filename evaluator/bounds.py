@@ -111,7 +111,7 @@ def error_bounds(
         "n_incumbent": n_i,
         "errors": {"incumbent": e_i, "candidate": e_c},
     }
-    if n_i:
+    if n_i and details:
         extra["fisher_exact_p"] = stats.fisher_exact_p([[e_c, n_c - e_c], [e_i, n_i - e_i]])
     return Bounds(r_i - r_c, lower, upper, r_c, own_lo, own_hi, n_c, method, extra)
 

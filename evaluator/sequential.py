@@ -76,9 +76,19 @@ def mixture_lower(s: float, t: float, alpha: float, a: float = PRIOR_A, b: float
         return 0.0
 
     def fn(p: float) -> float:
-        return float(log_one_sided_mixture(p, s, t, a, b)) - level
+        return _log_one_sided_scalar(p, s, t, a, b) - level
 
     return float(optimize.brentq(fn, float(grid[first - 1]), float(grid[first]), xtol=1e-10))
+
+
+def _log_one_sided_scalar(p: float, s: float, t: float, a: float, b: float) -> float:
+    """:func:`log_one_sided_mixture` for one ``p`` with scalar math (it runs inside root finding)."""
+    post_tail = float(special.betaincc(a + s, b + t - s, p))
+    if post_tail <= 0.0:
+        return -math.inf
+    tail = math.log(post_tail) - math.log(float(special.betaincc(a, b, p)))
+    log_likelihood = (s * math.log(p) if s else 0.0) + ((t - s) * math.log1p(-p) if t - s else 0.0)
+    return _betaln(a + s, b + t - s) - _betaln(a, b) + tail - log_likelihood
 
 
 def mixture_upper(s: float, t: float, alpha: float, a: float = PRIOR_A, b: float = PRIOR_B) -> float:

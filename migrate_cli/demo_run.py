@@ -199,11 +199,11 @@ def _run(options: DemoOptions, console: Console, out: Path, children: list[Child
     loader.wait()
     store = Store.open(config.store)
     try:
-        tally, stopped = _rollout(options, console, store, config, policy, proxy.url)
+        ended = _rollout(options, console, store, config, policy, proxy.url)
         servers.stop([proxy])  # drain and flush every recorded pair before the reports read them
         console.line("writing the parity reports ...")
         paths = write_reports(store, policy, config, out / "reports")
-        return _summarise(console, store, out, paths, tally, stopped)
+        return _summarise(console, store, out, paths, ended)
     finally:
         store.close()
 
@@ -230,9 +230,8 @@ def _start_sims(options: DemoOptions, out: Path, children: list[Child]) -> tuple
 
 def _rollout(
     options: DemoOptions, console: Console, store: Store, config: Config, policy: Policy, proxy_url: str
-) -> tuple[Tally, str]:
-    """Run the controller while the workload sends traffic through the proxy: what the workload saw, and
-    why the run stopped before a decision (empty if it did not)."""
+) -> Ended:
+    """Run the controller while the workload sends traffic through the proxy."""
     from policies.runner import Runner, store_judge
 
     watch = Watch(store_judge(store, policy, config.evaluation))
@@ -272,12 +271,20 @@ def _rollout(
         console.line(f"stopping: {pacemaker.reason}")
     finally:
         workload.stop()
-    return workload.snapshot(), pacemaker.reason
+    return Ended(workload.snapshot(), pacemaker.reason, text.waiting_text(watch.latest))
 
 
-def _summarise(
-    console: Console, store: Store, out: Path, paths: list[Path], tally: Tally, stopped: str
-) -> int:
+@dataclass(frozen=True)
+class Ended:
+    """How the rollout part ended: what the workload saw; why it stopped before a decision (empty if it did
+    not) and what the open stage was still waiting for."""
+
+    tally: Tally
+    stopped: str
+    waiting: str
+
+
+def _summarise(console: Console, store: Store, out: Path, paths: list[Path], ended: Ended) -> int:
     outcomes = text.stage_outcomes(store.rollout_history())
     final = store.current_percent()
     console.echo("")
@@ -285,17 +292,18 @@ def _summarise(
     for outcome in outcomes:
         for line in text.stage_lines(outcome):
             console.echo("  " + line)
+    decided = bool(outcomes) and outcomes[-1].action in ("complete", "rollback")
+    if not decided:
+        console.echo(f"  stage {final:g}%: undecided: {ended.waiting}")
     console.echo(f"  split now: {final:g}% of {TASKS_TEXT} requests go to the candidate")
-    console.echo("  " + traffic_line(tally, store.count_pairs()))
+    console.echo("  " + traffic_line(ended.tally, store.count_pairs()))
     console.echo("  reports:")
     for path in paths:
         console.echo(f"    {_shown(path)}" + ("/  (this stage's pairs only)" if path.is_dir() else ""))
     console.echo(
         f"  logs: {_shown(out / 'logs')}/; history: alveare-migrate history -c {_shown(out / 'alveare.yaml')}"
     )
-    verdict = text.verdict_line(outcomes, final, TASKS_TEXT, stopped=stopped)
-    console.echo(verdict)
-    decided = bool(outcomes) and outcomes[-1].action in ("complete", "rollback")
+    console.echo(text.verdict_line(outcomes, final, TASKS_TEXT, stopped=ended.stopped))
     return EXIT_DONE if decided else EXIT_UNDECIDED
 
 

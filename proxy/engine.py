@@ -28,10 +28,10 @@ from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
 from proxy.config import Config
-from proxy.sides import SideClient
 from proxy.keys import KeyStore
 from proxy.recorder import Recorder
 from proxy.runtime import Runtime
+from proxy.sides import SideClient
 from proxy.store import Store
 
 log = logging.getLogger(__name__)

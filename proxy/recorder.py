@@ -15,6 +15,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from mitmproxy.net import encoding
+
 from proxy.config import Record
 from proxy.pair import Answer, Pair
 from proxy.redact import redact_pii
@@ -31,6 +33,12 @@ def leg_answer(leg: Leg) -> Answer:
     raw = b"".join(leg.chunks)
     body: dict[str, Any] | None = None
     error = leg.error
+    if leg.encoding and leg.encoding != "identity":
+        try:
+            decoded = encoding.decode(raw, leg.encoding)
+            raw = decoded.encode() if isinstance(decoded, str) else decoded
+        except ValueError:
+            error = error or f"cannot decode a {leg.encoding} body"
     if raw and leg.stream and 200 <= leg.status < 300:
         body, stream_error = _assemble(raw)
         error = error or stream_error

@@ -32,6 +32,7 @@ class Leg:
     status: int = 0
     chunks: list[bytes] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
+    encoding: str = ""  # the body's content-encoding as sent (gzip...), decoded off the served path
     stream: bool = False
     started: float = 0.0
     first_byte: float | None = None

@@ -24,8 +24,8 @@ from typing import Any
 from mitmproxy import http
 from mitmproxy.proxy import server_hooks
 
-from proxy.sides import SideClient
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime
+from proxy.sides import SideClient
 
 log = logging.getLogger(__name__)
 FAILOVER_HEADER = "x-alveare-failover"

@@ -12,9 +12,9 @@ import random
 from mitmproxy import http
 
 from proxy.addons.record import Record
-from proxy.sides import SideClient
 from proxy.pair import other_side
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime
+from proxy.sides import SideClient
 
 
 class Mirror:

@@ -55,7 +55,14 @@ class Record:
             if is_sse and not response.stream:
                 response.stream = True  # pass-through streams (e.g. /v1/responses) are never buffered
             return
-        leg = Leg(side=info.side, status=response.status_code, stream=is_sse, started=info.started)
+        encoding = response.headers.get("content-encoding", "")
+        leg = Leg(
+            side=info.side,
+            status=response.status_code,
+            stream=is_sse,
+            started=info.started,
+            encoding=encoding,
+        )
         info.served = leg
         if is_sse and response.status_code < 400:
             inner = response.stream if callable(response.stream) else None
@@ -73,6 +80,7 @@ class Record:
         leg.status = flow.response.status_code
         if not leg.stream or leg.status >= 400:
             leg.chunks = [flow.response.raw_content or b""]
+            leg.encoding = flow.response.headers.get("content-encoding", "")
         self._finish(info, leg)
 
     def error(self, flow: http.HTTPFlow) -> None:

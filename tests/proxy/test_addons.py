@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -199,3 +200,11 @@ def test_record_queues_a_finished_pair(runtime: Runtime) -> None:
     (pair,) = list(store.iter_pairs())
     assert pair.served_side == "candidate" and pair.candidate is not None and pair.candidate.content == "ok"
     assert pair.incumbent is None and pair.percent == 100
+
+
+def test_recorder_decodes_compressed_answers() -> None:
+    body = b'{"choices":[{"index":0,"message":{"role":"assistant","content":"zipped"}}]}'
+    leg = Leg(side="incumbent", status=200, chunks=[gzip.compress(body)], encoding="gzip", started=0.0)
+    assert leg_answer(leg).content == "zipped"
+    broken = Leg(side="incumbent", status=200, chunks=[b"not gzip"], encoding="gzip", started=0.0)
+    assert leg_answer(broken).error == "cannot decode a gzip body"
