@@ -201,7 +201,7 @@ def error_power(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--reps", type=int, default=1000, help="simulated rollouts per line (latency uses a fifth)"
+        "--reps", type=int, default=500, help="simulated rollouts per line (latency uses a fifth)"
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

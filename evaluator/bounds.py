@@ -5,7 +5,7 @@ them directly.
 - one sample (agreement-like, scores in [0, 1]): fixed = Wilson (binary) or BCa bootstrap (scores, n >= 20);
   sequential = Robbins' beta-binomial mixture.
 - paired binary (json_valid): fixed = Newcombe paired (method 10), McNemar exact p alongside;
-  sequential = the mixture on ``(d + 1) / 2`` with ``d = candidate - incumbent`` in {-1, 0, 1}.
+  sequential = a mixture on each discordant share (only the candidate ok, only the incumbent ok), Bonferroni.
 - two binary (error_rate): fixed = Newcombe independent, Fisher exact p alongside; sequential = a mixture
   per side at ``alpha / 2`` (Bonferroni).
 - two latency samples: p50 fixed = Hodges-Lehmann shift with the Mann-Whitney interval (Kayenta's judge);
@@ -83,9 +83,8 @@ def paired_bounds(pairs: Sequence[tuple[bool, bool]], alpha: float, sequential: 
     neither = n - both - only_candidate - only_incumbent
     cand_rate, inc_rate = (both + only_candidate) / n, (both + only_incumbent) / n
     if sequential:
-        lo, hi = seq.mixture_interval((only_candidate - only_incumbent + n) / 2, n, alpha)
-        lower, upper = 2 * lo - 1, 2 * hi - 1
-        method = "beta-binomial mixture on paired differences (always valid)"
+        lower, upper = discordant_interval(only_candidate, only_incumbent, n, alpha)
+        method = "beta-binomial mixture on each discordant share, Bonferroni (always valid)"
         own = seq.mixture_interval(both + only_candidate, n, alpha)
     else:
         lower, upper = stats.newcombe_paired(both, only_candidate, only_incumbent, neither, 1 - 2 * alpha)
@@ -99,10 +98,23 @@ def paired_bounds(pairs: Sequence[tuple[bool, bool]], alpha: float, sequential: 
     return Bounds(cand_rate - inc_rate, lower, upper, cand_rate, own[0], own[1], n, method, extra)
 
 
+def discordant_interval(plus: float, minus: float, n: int, alpha: float) -> tuple[float, float]:
+    """Always-valid bounds on ``P(only candidate ok) - P(only incumbent ok)`` from the two discordant shares
+    (each at ``alpha / 2``): tight when discordance is rare, which a bound on the difference itself is not."""
+    plus_lo, plus_hi = seq.mixture_interval(plus, n, alpha / 2)
+    minus_lo, minus_hi = seq.mixture_interval(minus, n, alpha / 2)
+    return plus_lo - minus_hi, plus_hi - minus_lo
+
+
 def error_bounds(
-    incumbent: tuple[int, int], candidate: tuple[int, int], alpha: float, sequential: bool
+    incumbent: tuple[int, int],
+    candidate: tuple[int, int],
+    alpha: float,
+    sequential: bool,
+    *,
+    details: bool = True,
 ) -> Bounds:
-    """(errors, answers) per side; the effect is incumbent rate minus candidate rate."""
+    """(errors, answers) per side; the effect is incumbent rate minus candidate rate (``details``: Fisher p)."""
     (e_i, n_i), (e_c, n_c) = incumbent, candidate
     lower, upper, own_lo, own_hi, method = error_interval(e_i, n_i, e_c, n_c, alpha, sequential)
     r_i, r_c = (e_i / n_i if n_i else 0.0), e_c / n_c

@@ -20,6 +20,7 @@ from evaluator import sequential as seq
 from evaluator import stats
 from evaluator.bounds import (
     Bounds,
+    discordant_interval,
     error_bounds,
     error_interval,
     is_binary,
@@ -57,11 +58,13 @@ def needed_one_sample(values: ArrayLike, gate: GateSpec, metric: Metric, *, sequ
     mean = float(data.mean())
     if sequential:
         return needed_n_bounded(mean, sd, threshold, lambda s, k: seq.mixture_lower(s, k, gate.alpha))
-    if binary:
-        return needed_n_bounded(
-            mean, sd, threshold, lambda s, k: stats.wilson_interval(s, k, 1 - 2 * gate.alpha)[0]
-        )
-    return stats.needed_n_normal(mean - threshold, sd, gate.alpha, POWER)
+    wilson = needed_n_bounded(
+        mean, sd, threshold, lambda s, k: stats.wilson_interval(s, k, 1 - 2 * gate.alpha)[0]
+    )
+    if binary or wilson is None:
+        return wilson
+    # scores get BCa from 20 pairs on, but a sample that happens to be all perfect is binary: Wilson's bound
+    return max(wilson, stats.needed_n_normal(mean - threshold, sd, gate.alpha, POWER) or 0)
 
 
 def _shrunk(total: float, n: int) -> float:
@@ -102,15 +105,33 @@ def paired_binary(
     result = decide(gate, metric, bounds)
     if result.verdict is not Verdict.INCONCLUSIVE:
         return result
-    diffs = np.array([float(c) - float(i) for i, c in pairs])
-    sd = max(float(diffs.std(ddof=1)) if n > 1 else 0.5, 1 / math.sqrt(n + 1))
-    if sequential:
-        mean_y = (float(diffs.sum()) + n + 1) / 2 / (n + 1)  # (d + 1) / 2, shrunk towards 1/2
-        lower = lambda s, k: seq.mixture_lower(s, k, gate.alpha)  # noqa: E731
-        needed = needed_n_bounded(mean_y, sd / 2, (1 - gate.margin) / 2, lower)
-    else:
-        needed = stats.needed_n_normal(bounds.effect + gate.margin, sd, gate.alpha, POWER)
-    return _with_needed(result, needed)
+    plus = sum(1 for i, c in pairs if c and not i)
+    minus = sum(1 for i, c in pairs if i and not c)
+    return _with_needed(result, needed_paired(plus, minus, n, gate, sequential=sequential))
+
+
+def needed_paired(plus: int, minus: int, n: int, gate: GateSpec, *, sequential: bool) -> int | None:
+    """The n at which the paired gate PASSes in 80% of samples if both discordant shares hold."""
+    p_plus, p_minus = _shrunk(plus, n), _shrunk(minus, n)
+    if p_plus - p_minus + gate.margin <= 0:
+        return None
+    sd = math.sqrt(max(p_plus + p_minus - (p_plus - p_minus) ** 2, 1e-12))
+    if not sequential:
+        return stats.needed_n_normal(p_plus - p_minus + gate.margin, sd, gate.alpha, POWER)
+    v_plus, v_minus = p_plus * (1 - p_plus), p_minus * (1 - p_minus)
+    z = float(st.norm.ppf(POWER))
+
+    def passes(k: int) -> bool:
+        spread = math.sqrt(k / (v_plus + v_minus))
+        lower, _ = discordant_interval(
+            max(k * p_plus - z * v_plus * spread, 0.0),
+            min(k * p_minus + z * v_minus * spread, k),
+            k,
+            gate.alpha,
+        )
+        return lower > -gate.margin
+
+    return _smallest(passes)
 
 
 def two_binary(

@@ -1,7 +1,7 @@
 """Guards for what embeddings miss: a negated sentence scores ~0.8 cosine to the original, and a changed
 number barely moves it. Flagged pairs go to human review and count as disagreements in the similarity gate.
 
-- ``negation``: a candidate sentence that shares most of its content words (Jaccard >= 0.5, at least 3 words)
+- ``negation``: a candidate sentence that shares most of its content words (Jaccard >= 0.6, at least 3 words)
   with an incumbent sentence but has the opposite negation parity ("is" vs "is not").
 - ``numbers``: a number written in digits in the candidate's answer that is neither in the incumbent's answer nor in the request
   (a summary may cite the source; it may not invent or change a figure). Omitted numbers are not flagged.
@@ -46,7 +46,7 @@ _NUMBER = re.compile(
     r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
     r"(?:\s*(?i:(thousand|million|billion|bn|mn))\b|([kKMB])\b)?"
 )
-JACCARD_MIN = 0.5
+JACCARD_MIN = 0.6
 CONTENT_MIN = 3
 
 

@@ -10,7 +10,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from evaluator.render import ICONS, bound_text, estimate_text, fmt_num, gate_name, headline
+from evaluator.render import ICONS, bound_text, estimate_text, fmt_num, gate_name, headline, verdict_text
 from evaluator.report import PairView, Report
 from evaluator.scoring import SIMILARITY_THRESHOLD
 
@@ -35,7 +35,7 @@ def to_html(report: Report) -> str:
             (
                 (
                     gate_name(r),
-                    (f"{ICONS[r.verdict]} {r.verdict.value}", r.verdict.value),
+                    (verdict_text(r), r.verdict.value),
                     estimate_text(r),
                     f"[{fmt_num(r.lower)}, {fmt_num(r.upper)}]",
                     bound_text(r),

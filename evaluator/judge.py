@@ -108,18 +108,21 @@ class Judge:
         run = JudgeRun()
         cached = load_cached(self.store, self.model)
         todo: list[PairScore] = []
+        identical: list[Verdict2] = []  # a tie without asking, cached like an answer so replays agree
         for score in scores:
             if score.pair_id in cached:
                 run.scores[score.pair_id] = cached[score.pair_id]
                 run.cached += 1
             elif score.incumbent_text == score.candidate_text:
-                run.scores[score.pair_id] = 0.5
-                run.unasked_identical += 1
+                identical.append(Verdict2(score.pair_id, "TIE", "TIE", 0.5))
             else:
                 todo.append(score)
+        run.scores.update({v.pair_id: v.score for v in identical})
+        run.unasked_identical = len(identical)
         if self.offline:
             run.missing = len(todo)
             return run
+        self._save(identical)
         if todo:
             verdicts = asyncio.run(self._ask_all(todo, run))
             self._save(verdicts)

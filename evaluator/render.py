@@ -51,6 +51,12 @@ def fmt_num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def verdict_text(result: GateResult) -> str:
+    if result.n == 0 and result.verdict is Verdict.INCONCLUSIVE:
+        return "➖ idle (no pairs)"
+    return f"{ICONS[result.verdict]} {result.verdict.value}"
+
+
 def gate_name(result: GateResult) -> str:
     return f"{result.gate.task}/{result.gate.metric}"
 
@@ -117,7 +123,7 @@ def to_markdown(report: Report) -> str:
         (
             (
                 gate_name(r),
-                f"{ICONS[r.verdict]} {r.verdict.value}",
+                verdict_text(r),
                 estimate_text(r),
                 f"[{fmt_num(r.lower)}, {fmt_num(r.upper)}]",
                 bound_text(r),

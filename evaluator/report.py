@@ -172,13 +172,15 @@ def build_report(
     threads: int = 1,
     progress: bool | None = None,
     expected: int | None = None,
+    ignore_idle: bool = False,
 ) -> Report:
     """Score ``pairs`` (streamed once), answer ``gates`` and gather everything the reports show.
 
     ``task`` keeps only pairs of that task (after inferring tasks the proxy did not know). ``pricing`` and
     ``candidate_cost`` enable the cost section. With ``settings.judge`` and a ``store`` the judge is asked
     (or, ``judge_offline``, only replayed from the store's cache). ``progress`` shows tqdm bars on stderr
-    (default: when ``expected`` is at least 1,000 pairs).
+    (default: when ``expected`` is at least 1,000 pairs). ``ignore_idle`` leaves gates with no pairs at all
+    (n = 0) out of the overall verdict, as a policy with ``ignore_idle_gates`` does.
     """
     show = progress if progress is not None else (expected or 0) >= PROGRESS_MIN_PAIRS
     tally = CostTally(pricing or {})
@@ -194,9 +196,8 @@ def build_report(
     scored = scorer.result()
     judge = _judge(scored, gates, settings, store, judge_api_key, judge_offline)
     results = answer_gates(scored, gates, sequential=sequential, settings=settings)
-    return _assemble(
-        scored, results, sequential, filters, tally.summary(candidate_cost) if pricing else None, judge
-    )
+    cost = tally.summary(candidate_cost) if pricing else None
+    return _assemble(scored, results, sequential, filters, cost, judge, ignore_idle)
 
 
 class _bar:
@@ -252,8 +253,10 @@ def _assemble(
     filters: Mapping[str, Any] | None,
     cost: CostSummary | None,
     judge: dict[str, Any] | None,
+    ignore_idle: bool,
 ) -> Report:
-    verdict = overall(results) if scored.total else Verdict.INCONCLUSIVE
+    counted = [r for r in results if not (ignore_idle and r.n == 0)]
+    verdict = overall(counted) if scored.total else Verdict.INCONCLUSIVE
     flagged = [s for s in scored.scores if s.flags]
     return Report(
         verdict=verdict,

@@ -38,6 +38,10 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> Inter
     """Wilson score interval for a proportion; ``successes`` may be a real sum of [0, 1] scores."""
     if n <= 0:
         return (0.0, 1.0)
+    if successes <= 0 or successes >= n:  # exact ends: the interval touches 0 or 1
+        z = z_two_sided(confidence)
+        edge = n / (n + z * z)
+        return (0.0, 1 - edge) if successes <= 0 else (edge, 1.0)
     z = z_two_sided(confidence)
     p = successes / n
     denom = 1 + z * z / n
@@ -153,13 +157,25 @@ def pairwise_difference_kth(x: ArrayLike, y: ArrayLike, k: int) -> float:
     return _largest_at_most(xs, ys, hi)
 
 
+def _first_qualifying(xs: FloatArray, ys: FloatArray, t: float) -> np.ndarray:
+    """Per ``x_i``, the first index j with ``x_i - y_j <= t``, decided on the exact differences (the search on
+    ``x_i - t`` can be off by one rounding step; a block of tied ``y`` moves as one)."""
+    idx = np.searchsorted(ys, xs - t, side="left")
+    prev = np.clip(idx - 1, 0, ys.size - 1)
+    back = (idx > 0) & (xs - ys[prev] <= t)
+    idx = np.where(back, np.searchsorted(ys, ys[prev], side="left"), idx)
+    here = np.clip(idx, 0, ys.size - 1)
+    ahead = (idx < ys.size) & (xs - ys[here] > t)
+    return np.where(ahead, np.searchsorted(ys, ys[here], side="right"), idx)
+
+
 def _count_at_most(xs: FloatArray, ys: FloatArray, t: float) -> int:
-    """How many ``x_i - y_j <= t`` (i.e. ``y_j >= x_i - t``)."""
-    return int(np.sum(ys.size - np.searchsorted(ys, xs - t, side="left")))
+    """How many ``x_i - y_j <= t``."""
+    return int(np.sum(ys.size - _first_qualifying(xs, ys, t)))
 
 
 def _largest_at_most(xs: FloatArray, ys: FloatArray, t: float) -> float:
-    idx = np.searchsorted(ys, xs - t, side="left")
+    idx = _first_qualifying(xs, ys, t)
     valid = idx < ys.size
     return float(np.max(xs[valid] - ys[idx[valid]]))
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from migrate_cli import demo_servers as servers
 from migrate_cli import demo_text as text
-from migrate_cli.demo_servers import Child, DemoError
+from migrate_cli.demo_reports import write_reports
+from migrate_cli.demo_servers import STORE_FILE, Child, DemoError, prepare_out_dir
 from migrate_cli.demo_workload import TASK_MODELS, Tally, Workload
 
 if TYPE_CHECKING:
@@ -34,9 +35,6 @@ GOOD_DISAGREE = 0.03
 WORSE_DISAGREE = 0.4
 DEFAULT_REQUESTS = 6000
 TASKS_TEXT = "/".join(TASK_MODELS)
-STORE_FILES = ("alveare.sqlite", "alveare.sqlite-wal", "alveare.sqlite-shm")
-LOG_NAMES = ("incumbent", "candidate", "proxy")
-REPORT_FORMATS = ("md", "json", "junit", "html")
 
 # Outcome -> exit code: the demo worked whether the candidate was accepted or rejected.
 EXIT_DONE = 0
@@ -118,12 +116,20 @@ class Watch:
 
 class Pacemaker:
     """The runner's ``sleep``: prints a progress line now and then; stops the run when there is no more
-    traffic (after one last look at the final pairs) or the time limit passed."""
+    traffic (after one last look at the final pairs) or the time limit passed; raises DemoError if a
+    server died."""
 
     def __init__(
-        self, console: Console, store: Store, workload: Workload, watch: Watch, options: DemoOptions
+        self,
+        console: Console,
+        store: Store,
+        workload: Workload,
+        watch: Watch,
+        options: DemoOptions,
+        children: list[Child],
     ) -> None:
         self.console, self.store, self.workload, self.watch = console, store, workload, watch
+        self.children = children
         self.every_s = options.progress_s
         self.deadline = time.monotonic() + options.time_limit_s
         self.last_print = time.monotonic()
@@ -136,6 +142,7 @@ class Pacemaker:
             raise _StopRun
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
+            servers.check_alive(self.children)
             if self.workload.finished.wait(min(left, 0.1)):
                 self.reason = f"the workload sent all {self.workload.max_requests:,} requests"
                 self.last_look = True
@@ -185,7 +192,7 @@ def _run(options: DemoOptions, console: Console, out: Path, children: list[Child
     console.line("starting a stand-in OpenAI, a stand-in SGLang and the alveare proxy on 127.0.0.1 ...")
     loader = EmbeddingLoader()
     incumbent, candidate = _start_sims(options, out, children)
-    raw = servers.proxy_config(out / STORE_FILES[0], incumbent.url, candidate.url)
+    raw = servers.proxy_config(out / STORE_FILE, incumbent.url, candidate.url)
     config = parse_config(raw, source=str(out / "alveare.yaml"))
     servers.write_config(out / "alveare.yaml", raw)
     proxy = servers.spawn("proxy", servers.cli_argv("proxy", "-c", str(out / "alveare.yaml")), out / "logs")
@@ -199,7 +206,7 @@ def _run(options: DemoOptions, console: Console, out: Path, children: list[Child
     loader.wait()
     store = Store.open(config.store)
     try:
-        ended = _rollout(options, console, store, config, policy, proxy.url)
+        ended = _rollout(options, console, store, config, policy, proxy, children)
         servers.stop([proxy])  # drain and flush every recorded pair before the reports read them
         console.line("writing the parity reports ...")
         paths = write_reports(store, policy, config, out / "reports")
@@ -229,20 +236,26 @@ def _start_sims(options: DemoOptions, out: Path, children: list[Child]) -> tuple
 
 
 def _rollout(
-    options: DemoOptions, console: Console, store: Store, config: Config, policy: Policy, proxy_url: str
+    options: DemoOptions,
+    console: Console,
+    store: Store,
+    config: Config,
+    policy: Policy,
+    proxy: Child,
+    children: list[Child],
 ) -> Ended:
     """Run the controller while the workload sends traffic through the proxy."""
     from policies.runner import Runner, store_judge
 
     watch = Watch(store_judge(store, policy, config.evaluation))
     workload = Workload(
-        proxy_url,
+        proxy.url,
         clients=options.clients,
         rate_rps=options.rate_rps,
         max_requests=options.requests,
         seed=SEED,
     )
-    pacemaker = Pacemaker(console, store, workload, watch, options)
+    pacemaker = Pacemaker(console, store, workload, watch, options, children)
 
     def on_decision(line: str) -> None:
         action = line.split(" ", 1)[0]
@@ -334,65 +347,6 @@ def setup_lines(
         f"  workload   {options.clients} openai SDK clients, {pace}, up to {options.requests:,} requests: "
         + ", ".join(f"{task} ({model})" for task, model in TASK_MODELS.items()),
     ]
-
-
-def prepare_out_dir(out: Path) -> None:
-    """Create ``out`` and clear what an earlier demo left there; refuse a directory holding someone's own
-    alveare.yaml or store."""
-    config = out / "alveare.yaml"
-    store = out / STORE_FILES[0]
-    if (config.exists() or store.exists()) and not servers.is_demo_config(config):
-        raise DemoError(
-            f"{out} holds an alveare.yaml or alveare.sqlite the demo did not write; "
-            "give the demo its own directory with --out DIR"
-        )
-    (out / "logs").mkdir(parents=True, exist_ok=True)
-    doomed = [out / name for name in STORE_FILES] + [out / "logs" / f"{n}.log" for n in LOG_NAMES]
-    doomed += list((out / "reports").glob("parity.*")) + list((out / "reports").glob("stage-*/parity.*"))
-    for path in doomed:
-        path.unlink(missing_ok=True)
-    for stage_dir in (out / "reports").glob("stage-*"):
-        with contextlib.suppress(OSError):
-            stage_dir.rmdir()  # only if empty: anything else in it is not ours
-
-
-def write_reports(store: Store, policy: Policy, config: Config, out: Path) -> list[Path]:
-    """The parity reports over every recorded pair in ``out``, and one per stage in ``out/stage-N``."""
-    from evaluator import build_report
-    from evaluator import write_reports as write
-
-    gates = list(dict.fromkeys(g for stage in policy.stages for g in policy.gates_for(stage)))
-
-    def report(pairs: Any, where: Path, filters: dict[str, Any]) -> list[Path]:
-        built = build_report(
-            pairs,
-            gates,
-            settings=config.evaluation,
-            pricing=config.pricing,
-            candidate_cost=config.candidate_cost,
-            filters=filters,
-            progress=False,
-        )
-        return write(built, REPORT_FORMATS, where)
-
-    paths = report(store.iter_pairs(), out, {})
-    for percent, start, end in stage_windows(store.rollout_history()):
-        pairs = (p for p in store.iter_pairs(since=start) if p.ts < end)
-        report(pairs, out / f"stage-{percent:g}", {"stage": f"{percent:g}%", "since": start, "until": end})
-        paths.append(out / f"stage-{percent:g}")
-    return paths
-
-
-def stage_windows(history: list[Any]) -> Iterator[tuple[float, float, float]]:
-    """(percent, start, end) of each stage the rollout went through, from its rollout history."""
-    starts = [(e.percent, e.ts) for e in history if (e.evidence or {}).get("action") in ("start", "advance")]
-    ends = [ts for _, ts in starts[1:]]
-    last = next(
-        (e.ts for e in reversed(history) if (e.evidence or {}).get("action") in ("complete", "rollback")),
-        time.time(),
-    )
-    for (percent, start), end in zip(starts, [*ends, last], strict=True):
-        yield percent, start, end
 
 
 class EmbeddingLoader:

@@ -27,6 +27,9 @@ CONFIG_MARKER = "# written by `alveare-migrate demo`"
 INCUMBENT_KEY_ENV = "ALVEARE_DEMO_INCUMBENT_KEY"
 # Environment the servers must not inherit: a real OpenAI key never goes anywhere near the demo.
 SCRUBBED_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+STORE_FILE = "alveare.sqlite"
+STORE_FILES = (STORE_FILE, STORE_FILE + "-wal", STORE_FILE + "-shm")
+LOG_NAMES = ("incumbent", "candidate", "proxy")
 
 
 class DemoError(Exception):
@@ -108,6 +111,17 @@ def wait_ready(child: Child, timeout_s: float = READY_TIMEOUT_S) -> str:
     raise DemoError(f"the {child.name} {what}; its log {child.log} ends with: {_tail(child.log)!r}")
 
 
+def check_alive(children: list[Child]) -> None:
+    """Raise DemoError naming the first server that exited while the demo still needs it."""
+    for child in children:
+        code = child.process.poll()
+        if code is not None:
+            raise DemoError(
+                f"the {child.name} exited with code {code} while the demo ran; its log {child.log} ends "
+                f"with: {_tail(child.log)!r}"
+            )
+
+
 def _copy_rest(child: Child) -> None:
     stdout = child.process.stdout
     assert stdout is not None
@@ -178,3 +192,23 @@ def is_demo_config(path: Path) -> bool:
         return path.read_text(encoding="utf-8").startswith(CONFIG_MARKER)
     except OSError:
         return False
+
+
+def prepare_out_dir(out: Path) -> None:
+    """Create ``out`` and clear what an earlier demo left there; refuse a directory holding someone's own
+    alveare.yaml or store."""
+    config = out / "alveare.yaml"
+    store = out / STORE_FILE
+    if (config.exists() or store.exists()) and not is_demo_config(config):
+        raise DemoError(
+            f"{out} holds an alveare.yaml or alveare.sqlite the demo did not write; "
+            "give the demo its own directory with --out DIR"
+        )
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    doomed = [out / name for name in STORE_FILES] + [out / "logs" / f"{n}.log" for n in LOG_NAMES]
+    doomed += list((out / "reports").glob("parity.*")) + list((out / "reports").glob("stage-*/parity.*"))
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    for stage_dir in (out / "reports").glob("stage-*"):
+        with contextlib.suppress(OSError):
+            stage_dir.rmdir()  # only if empty: anything else in it is not ours

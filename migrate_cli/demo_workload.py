@@ -20,8 +20,9 @@ from backend.tasks import TaskItem, load_tasks
 TASK_MODELS = {"classify": "gpt-4o-mini", "extract": "gpt-4.1-mini", "summarise": "gpt-3.5-turbo"}
 STREAMED = frozenset({"summarise"})
 USERS = 1000
+UPSTREAM_HEADER = "x-alveare-upstream"  # the proxy says which side served each answer
 APP_KEY = "sk-demo-app"
-ERRORS_KEPT = 5
+ERRORS_KEPT = 3
 
 
 @dataclass
@@ -116,12 +117,12 @@ class Workload:
         item, kwargs = request_for(self.order, k)
         try:
             raw = client.chat.completions.with_raw_response.create(**kwargs)
-            side = raw.headers.get("x-alveare-upstream", "incumbent")
+            side = raw.headers.get(UPSTREAM_HEADER, "unlabelled")
             text = _answer_text(raw.parse(), streamed=bool(kwargs.get("stream")))
             if not text:
                 raise ValueError(f"empty answer to {item.id}")
         except (openai.OpenAIError, ValueError) as exc:
-            self._record(None, f"{item.id}: {type(exc).__name__}: {exc}")
+            self._record(None, f"{item.id}: {type(exc).__name__}: {_first_line(exc)}")
             return
         self._record(side, None)
 
@@ -140,3 +141,8 @@ def _answer_text(parsed: Any, *, streamed: bool) -> str:
     if streamed:
         return "".join(chunk.choices[0].delta.content or "" for chunk in parsed if chunk.choices)
     return str(parsed.choices[0].message.content or "")
+
+
+def _first_line(exc: BaseException, limit: int = 100) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else "")[:limit]

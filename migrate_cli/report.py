@@ -134,9 +134,10 @@ def report(
     store = _store(config)
     since_ts = parse_since(since, time.time()) if since else None
     filters = {k: v for k, v in {"since": since, "task": task, "model": model}.items() if v is not None}
+    gates, ignore_idle = _gates(config, policy_path)
     built = build_report(
         store.iter_pairs(since=since_ts, model=model),
-        _gates(config, policy_path),
+        gates,
         sequential=not fixed_sample,
         settings=config.evaluation,
         pricing=config.pricing or None,
@@ -149,6 +150,7 @@ def report(
         threads=threads,
         progress=progress,
         expected=store.count_pairs(since=since_ts, model=model),
+        ignore_idle=ignore_idle,
     )
     written = write_reports(built, wanted, out_dir)
     click.echo(headline(built))
@@ -181,8 +183,9 @@ def _store(config: Config) -> Any:
         raise ReportError(str(exc)) from None
 
 
-def _gates(config: Config, policy_path: Path | None) -> list[GateSpec]:
-    """Every gate any stage of the policy asks, in order, plus its hard limits."""
+def _gates(config: Config, policy_path: Path | None) -> tuple[list[GateSpec], bool]:
+    """Every gate any stage of the policy asks, in order, plus its hard limits; and whether idle gates (no
+    pairs at all) are left out of the verdict, as the rollout does."""
     from policies.model import PolicyError, load_policy
 
     path = policy_path
@@ -195,7 +198,7 @@ def _gates(config: Config, policy_path: Path | None) -> list[GateSpec]:
     except PolicyError as exc:
         raise ReportError(str(exc)) from None
     gates = [gate for stage in policy.stages for gate in policy.gates_for(stage)]
-    return list(dict.fromkeys(gates))
+    return list(dict.fromkeys(gates)), policy.ignore_idle_gates
 
 
 def _judge_key(config: Config) -> str | None:

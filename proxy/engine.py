@@ -20,6 +20,7 @@ from mitmproxy import master, options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 
 from proxy.addons.auth import Auth
+from proxy.addons.chain import Chain
 from proxy.addons.failover import Failover
 from proxy.addons.metrics import Metrics
 from proxy.addons.mirror import Mirror
@@ -96,7 +97,7 @@ class ProxyServer:
         opts = options.Options()
         mitm = master.Master(opts)
         mitm.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig())
-        mitm.addons.add(*self.default_addons(mitm))
+        mitm.addons.add(Chain(self.default_addons(mitm)))
         host, port = self.config.listen_host_port()
         opts.update(
             mode=[f"reverse:{self.config.incumbent.url}@{host}:{port}"],

@@ -8,7 +8,7 @@ client; it has the other side only when the request was mirrored. Bodies are sto
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Side = Literal["incumbent", "candidate"]
@@ -103,7 +103,16 @@ class Pair:
 
 
 def answer_to_json(answer: Answer | None) -> str | None:
-    return None if answer is None else json.dumps(asdict(answer), separators=(",", ":"))
+    if answer is None:
+        return None
+    fields = {
+        "status": answer.status,
+        "body": answer.body,
+        "latency_ms": answer.latency_ms,
+        "ttft_ms": answer.ttft_ms,
+        "error": answer.error,
+    }
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def answer_from_json(text: str | None) -> Answer | None:

@@ -81,6 +81,14 @@ class FlowInfo:
         return self.target is not None
 
 
+CLIENT_GONE = "Client disconnected."
+
+
+def client_gave_up(flow: Any) -> bool:
+    """The app hung up before its answer: nobody was served, and the upstream is not to blame."""
+    return flow.error is not None and flow.error.msg in (CLIENT_GONE, "Connection killed.")
+
+
 def flow_info(flow: Any) -> FlowInfo:
     """The flow's state, created on first use (whichever addon's hook sees the flow first)."""
     info: FlowInfo | None = flow.metadata.get(METADATA_KEY)

@@ -24,7 +24,7 @@ from typing import Any
 from mitmproxy import http
 from mitmproxy.proxy import server_hooks
 
-from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime
+from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime, client_gave_up
 from proxy.sides import SideClient
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,10 @@ class Failover:
 
     def error(self, flow: http.HTTPFlow) -> None:
         info = self._finish(flow)
-        if info is not None and info.split and info.side == "candidate" and flow.response is None:
+        candidate_failed = (
+            info is not None and info.split and info.side == "candidate" and flow.response is None
+        )
+        if candidate_failed and not client_gave_up(flow):
             self.runtime.circuit.record_failure()
 
     def _finish(self, flow: http.HTTPFlow) -> FlowInfo | None:

@@ -89,7 +89,7 @@ class Normalize:
         except ValueError:
             return  # a malformed answer reaches the client as it came; the recording marks it
         if isinstance(obj, dict):
-            response.content = json.dumps(normalize_completion(obj, info.requested_model), indent=2).encode()
+            response.content = json.dumps(normalize_completion(obj, info.requested_model)).encode()
 
     def _openai_headers(self, response: http.Response, info: FlowInfo) -> None:
         headers = response.headers

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from mitmproxy import http
 
 from proxy.recorder import Recorder
-from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime
+from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime, client_gave_up
 
 StreamFn = Callable[[bytes], bytes | Iterable[bytes]]
 
@@ -85,8 +85,8 @@ class Record:
 
     def error(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
-        if info is None or not info.split or info.recorded:
-            return
+        if info is None or not info.split or info.recorded or client_gave_up(flow):
+            return  # an app that hung up was not served: nothing to compare
         leg = info.served or Leg(side=info.side, started=info.started)
         info.served = leg
         leg.error = flow.error.msg if flow.error else "connection error"

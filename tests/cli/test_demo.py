@@ -19,8 +19,9 @@ from click.testing import CliRunner, Result
 from evaluator.verdict import GateResult, GateSpec, Verdict
 from migrate_cli import demo_text as text
 from migrate_cli.demo import demo as demo_command
-from migrate_cli.demo_run import DEFAULT_REQUESTS, prepare_out_dir, stage_windows
-from migrate_cli.demo_servers import DemoError, write_config
+from migrate_cli.demo_reports import stage_windows
+from migrate_cli.demo_run import DEFAULT_REQUESTS
+from migrate_cli.demo_servers import DemoError, prepare_out_dir, write_config
 from migrate_cli.main import cli
 from policies.controller import result_dict
 from proxy.store import RolloutEntry, Store
@@ -86,6 +87,10 @@ def test_a_good_candidate_goes_all_the_way_to_100(tmp_path: Path) -> None:
     assert "ADVANCE  10% -> 50%: stage 10% passed every gate" in output
     assert re.search(r"classify/agreement\s+PASS\s+9\d\.\d% agree \(lower bound", output)
     assert "stage 100%: COMPLETE after" in output and "none failed" in output
+    served = re.search(r"through the proxy \(([\d,]+) by the candidate, ([\d,]+) by the incumbent\)", output)
+    assert served is not None, output  # the proxy's x-alveare-upstream header on every answer
+    assert int(served[1].replace(",", "")) > 1000 and int(served[2].replace(",", "")) > 500
+    assert "(candidate served 100% lately)" in output
     assert f"    {out.name}/reports/parity.md" in output or str(out / "reports" / "parity.md") in output
     assert output.rstrip().endswith(
         "candidate accepted: 100% of classify/extract/summarise traffic now on SGLang"

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from mitmproxy import http
+from mitmproxy.proxy.layers.http import HttpRequestHook as RequestHook
 from mitmproxy.test import taddons, tflow, tutils
 
 from proxy.addons.auth import Auth
+from proxy.addons.chain import Chain
 from proxy.addons.normalize import CandidateStream, Normalize
 from proxy.addons.record import Record, Tap
 from proxy.addons.route import Route
@@ -208,3 +210,34 @@ def test_recorder_decodes_compressed_answers() -> None:
     assert leg_answer(leg).content == "zipped"
     broken = Leg(side="incumbent", status=200, chunks=[b"not gzip"], encoding="gzip", started=0.0)
     assert leg_answer(broken).error == "cannot decode a gzip body"
+
+
+def test_chain_calls_each_hook_once_in_order_under_a_real_master() -> None:
+    calls: list[str] = []
+
+    class First:
+        def request(self, flow: Any) -> None:
+            calls.append("first")
+
+    class Second:
+        def request(self, flow: Any) -> None:
+            calls.append("second")
+
+    chain = Chain([First(), Second()])
+    flow = chat_flow()
+
+    async def run() -> None:
+        with taddons.context(chain) as tctx:
+            await tctx.master.addons.handle_lifecycle(RequestHook(flow))
+
+    asyncio.run(run())
+    assert calls == ["first", "second"]
+
+
+def test_chain_refuses_async_data_path_hooks() -> None:
+    class Slow:
+        async def request(self, flow: Any) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="must not be async"):
+        Chain([Slow()])

@@ -1,0 +1,145 @@
+"""Per-task scoring and the bad-input accounting (no embedding model: similarity=False)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evaluator import guards, jsonfields, tools
+from evaluator.scoring import infer_kind, score_pairs
+from evaluator.text import HUGE_CHARS, normalize_label
+from proxy.config import EvaluationSettings
+from proxy.pair import Answer
+from tests.evaluator.factory import error, ok, pair, request, tool_call
+
+JSON_MODE = {"response_format": {"type": "json_object"}}
+TOOLS = {"tools": [{"type": "function", "function": {"name": "weather"}}]}
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "same"),
+    [
+        ("Positive", "positive.", True),
+        ("  Non-Urgent!", "non urgent", True),
+        ("BILLING\n", "billing", True),
+        ("spam", "not spam", False),
+        ("Ｐｏｓｉｔｉｖｅ", "positive", True),  # full-width (NFKC)
+    ],
+)
+def test_label_normalization(left: str, right: str, same: bool) -> None:
+    assert (normalize_label(left) == normalize_label(right)) is same
+
+
+def test_field_f1_flattens_nested_keys_and_ignores_list_order() -> None:
+    incumbent = {"name": "Ann Lee", "address": {"city": "Paris", "zip": "75001"}, "tags": ["a", "b"], "age": 30}
+    candidate = {"name": "ann  lee", "address": {"city": "Paris", "zip": "75002"}, "tags": ["b", "a"], "age": 30.0}
+    score = jsonfields.field_score(incumbent, candidate)
+    # 6 key/values each side, 5 equal (the zip differs)
+    assert score.precision == pytest.approx(5 / 6) and score.recall == pytest.approx(5 / 6)
+    assert jsonfields.field_score({}, {}).f1 == 1.0
+    assert jsonfields.field_score({"a": 1}, {}).f1 == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.recursive(st.integers() | st.text(max_size=5) | st.booleans(), lambda c: st.dictionaries(st.text(max_size=4), c, max_size=4), max_leaves=12))
+def test_field_f1_of_identical_answers_is_one(value: object) -> None:
+    assert jsonfields.field_score(value, value).f1 == 1.0
+
+
+def test_critical_fields_compare_raw_values() -> None:
+    incumbent = {"amount": 12.5, "currency": "EUR", "customer": {"id": "C-1"}}
+    assert jsonfields.critical_match(incumbent, dict(incumbent), ("amount", "customer.id"))
+    assert not jsonfields.critical_match(incumbent, {**incumbent, "currency": "eur"}, ("currency",))  # case matters
+    assert not jsonfields.critical_match(incumbent, {**incumbent, "customer": {"id": "C-2"}}, ("customer",))
+
+
+def test_tool_calls_match_names_and_canonical_arguments() -> None:
+    incumbent = Answer(200, _calls(tool_call("weather", {"city": "Paris", "days": 3})), 1.0)
+    same = Answer(200, _calls(tool_call("weather", '{"days": 3.0000000001, "city": "Paris"}')), 1.0)
+    other = Answer(200, _calls(tool_call("weather", {"city": "Lyon", "days": 3})), 1.0)
+    broken = Answer(200, _calls(tool_call("weather", '{"city": "Paris"')), 1.0)
+    assert tools.tool_score(tools.calls_of(incumbent), tools.calls_of(same)).f1 == 1.0
+    assert tools.tool_score(tools.calls_of(incumbent), tools.calls_of(other)).f1 == 0.0
+    result = tools.tool_score(tools.calls_of(incumbent), tools.calls_of(broken))
+    assert result.f1 == 0.0 and result.invalid_arguments == 1 and result.names_match
+
+
+def test_several_tool_calls_score_f1_over_calls() -> None:
+    a, b, c = tool_call("a", {"x": 1}), tool_call("b", {"y": [1, 2]}), tool_call("c", {})
+    incumbent = Answer(200, _calls(a, b), 1.0)
+    candidate = Answer(200, _calls(b, c), 1.0)  # one of two right, one extra
+    assert tools.tool_score(tools.calls_of(incumbent), tools.calls_of(candidate)).f1 == pytest.approx(0.5)
+    assert tools.json_close({"v": [1, True]}, {"v": [1.0, True]}) and not tools.json_close(True, 1)
+
+
+def _calls(*calls: dict[str, object]) -> dict[str, object]:
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": list(calls)}}]}
+
+
+@pytest.mark.parametrize(
+    ("incumbent", "candidate", "expected"),
+    [
+        ("The patient is allergic to penicillin.", "The patient is not allergic to penicillin.", "negation"),
+        ("The patient isn't allergic to penicillin.", "The patient is allergic to penicillin.", "negation"),
+        ("Revenue rose 12% to $2.1M in 2024.", "Revenue rose 12% to 2.1 million in 2024.", None),
+        ("Revenue rose 12% in 2024.", "Revenue rose 15% in 2024.", "numbers"),
+        ("Shipped three items.", "Shipped 3 items.", None),
+        ("The meeting moved to Thursday.", "The meeting is on Thursday, not Friday.", None),
+    ],
+)
+def test_guards(incumbent: str, candidate: str, expected: str | None) -> None:
+    flags = guards.check(incumbent, candidate, request="")
+    assert [f.guard for f in flags] == ([expected] if expected else [])
+
+
+def test_numbers_from_the_request_are_allowed() -> None:
+    assert not guards.check("Sales grew.", "Sales grew 7%.", request="Q3: sales grew 7% year over year")
+
+
+def test_kind_inference() -> None:
+    assert infer_kind(pair(ok("{}"), ok("{}"), req=request("x", **JSON_MODE))) == "extract"
+    assert infer_kind(pair(ok(None), ok(None), req=request("x", **TOOLS))) == "tools"
+    assert infer_kind(pair(ok("Spam"), ok("not spam"))) == "classify"
+    assert infer_kind(pair(ok("a much longer answer with many words"), ok("Spam"))) == "chat"
+    assert infer_kind(pair(ok("x"), ok("y"), task="summarize")) == "summarise"
+
+
+def test_bad_input_is_counted_never_dropped() -> None:
+    huge = "word " * (HUGE_CHARS // 5 + 10)
+    pairs = [
+        pair(ok("Positive"), None),  # not mirrored
+        pair(None, ok("Positive")),
+        pair(error(500), ok("Positive")),
+        pair(ok("Positive"), error(error="timeout")),
+        pair(ok('{"a": 1}'), ok("```json\n{'a': 1}```"), req=request("x", **JSON_MODE)),
+        pair(ok("not json"), ok('{"a": 1}'), req=request("x", **JSON_MODE)),
+        pair(ok("caf\udce9 is open"), ok("the cafe is open today"), task="summarise"),
+        pair(ok(huge), ok(huge), task="summarise"),
+        pair(Answer(200, {"choices": "nonsense"}, 5.0), ok("Positive")),
+    ]
+    scored = score_pairs(pairs, similarity=False)
+    problems = scored.problems.counts
+    assert scored.total == len(pairs)
+    assert problems["candidate missing (not mirrored)"] == 1
+    assert problems["incumbent missing (not mirrored)"] == 1
+    assert problems["incumbent error (HTTP 500 server_error)"] == 1
+    assert problems["candidate error (timeout)"] == 1
+    assert problems["candidate invalid JSON"] == 1 and problems["incumbent invalid JSON"] == 1
+    assert problems["incumbent text not valid UTF-8 (repaired)"] == 1
+    assert problems["incumbent answer huge (scored on its first part)"] == 1
+    extract = [s for s in scored.scores if s.kind == "extract"]
+    assert [s.json_valid_candidate for s in extract] == [False, True]
+    assert extract[0].field_f1 == 0.0 and extract[1].field_f1 is None  # no reference to compare with
+    assert len(scored.sides) == 16  # every present side counts for latency and errors
+
+
+def test_critical_fields_come_from_settings() -> None:
+    settings_ = EvaluationSettings(critical_fields={"extract": ("amount",)})
+    pairs = [
+        pair(ok('{"amount": 10, "note": "x"}'), ok('{"amount": 10, "note": "y"}'), req=request("x", **JSON_MODE)),
+        pair(ok('{"amount": 10}'), ok('{"amount": 11}'), req=request("x", **JSON_MODE)),
+    ]
+    scored = score_pairs(pairs, settings=settings_, similarity=False)
+    assert [s.critical_exact for s in scored.scores] == [True, False]
+    assert score_pairs(pairs, similarity=False).scores[0].critical_exact is None
