@@ -190,18 +190,16 @@ def mixed_pairs(n: int, seed: int) -> Iterator[Pair]:
     labels = ["billing", "bug", "feature request", "account", "other"]
     for i in range(n):
         roll = rng.random()
+        request: dict[str, Any]
         if roll < 0.4:
             label = rng.choice(labels)
             other = label if rng.random() < 0.95 else rng.choice(labels)
             request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text(rng, 40)}]}
             yield make_pair(i, "classify", request, completion(label.title()), completion(other + "."), rng)
         elif roll < 0.6:
-            record = {
-                "name": rng.choice(WORDS),
-                "amount": rng.randint(1, 9999),
-                "items": rng.sample(WORDS, 3),
-            }
-            changed = dict(record, amount=record["amount"] + (1 if rng.random() < 0.05 else 0))
+            amount = rng.randint(1, 9999)
+            record = {"name": rng.choice(WORDS), "amount": amount, "items": rng.sample(WORDS, 3)}
+            changed = dict(record, amount=amount + (1 if rng.random() < 0.05 else 0))
             request = {
                 "model": "gpt-4o-mini",
                 "messages": [{"role": "user", "content": text(rng, 60)}],

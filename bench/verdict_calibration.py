@@ -32,7 +32,8 @@ from evaluator.metrics import METRICS  # noqa: E402
 from evaluator.verdict import GateSpec, Verdict  # noqa: E402
 
 ALPHA = 0.05
-Looks = Callable[[np.random.Generator, int], Verdict]
+Run = Callable[[np.random.Generator], bool]  # one simulated rollout: did any look PASS?
+Case = tuple[str, GateSpec, Callable[[GateSpec, bool], Run], tuple[int, int]]
 
 
 def false_pass_rate(run: Callable[[np.random.Generator], bool], reps: int, rng: np.random.Generator) -> float:
@@ -212,7 +213,7 @@ def main() -> None:
         f"False PASS rate, candidate worse by exactly the margin, alpha {ALPHA}, looks every 50 pairs to 2,000"
     )
     print("(latency, and F1 with fixed-sample BCa, every 200), a PASS at any look counts:")
-    cases = [  # label, gate, runs(gate, sequential), runs per mode (sequential, fixed)
+    cases: list[Case] = [  # label, gate, run(gate, sequential), runs per mode (sequential, fixed)
         ("classify agreement, margin 0.05 (true 0.95)", GateSpec("classify", "agreement", 0.05, ALPHA),
          lambda g, s: agreement_run(0.95, g, looks, s), (reps, reps)),
         ("extract field F1, margin 0.05 (true mean 0.95)", GateSpec("extract", "field_f1", 0.05, ALPHA),

@@ -26,7 +26,9 @@ def completion(
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}
+        ],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -40,12 +42,16 @@ def tool_call(name: str, arguments: Any) -> dict[str, Any]:
     return {"id": f"call_{next(_ids)}", "type": "function", "function": {"name": name, "arguments": args}}
 
 
-def ok(content: str | None = None, *, latency_ms: float = 300.0, ttft_ms: float | None = None, **kw: Any) -> Answer:
+def ok(
+    content: str | None = None, *, latency_ms: float = 300.0, ttft_ms: float | None = None, **kw: Any
+) -> Answer:
     return Answer(200, completion(content, **kw), latency_ms, ttft_ms)
 
 
 def error(status: int = 500, *, latency_ms: float = 50.0, error: str | None = None) -> Answer:
-    body = None if error else {"error": {"message": "boom", "type": "server_error", "param": None, "code": None}}
+    body = (
+        None if error else {"error": {"message": "boom", "type": "server_error", "param": None, "code": None}}
+    )
     return Answer(status, body, latency_ms, None, error)
 
 

@@ -39,7 +39,9 @@ def test_cost_summary_arithmetic() -> None:
 
 
 def test_flat_monthly_cost_wins_and_missing_data_is_none() -> None:
-    flat = cost_summary(_pairs(), PRICING, CandidateCost(usd_per_gpu_hour=2.0, gpus=4, flat_monthly_usd=100.0))
+    flat = cost_summary(
+        _pairs(), PRICING, CandidateCost(usd_per_gpu_hour=2.0, gpus=4, flat_monthly_usd=100.0)
+    )
     assert flat.candidate_monthly_usd == 100.0
     empty = cost_summary([], PRICING, None)
     assert empty.requests == 0 and empty.requests_per_month is None and empty.monthly_saving_usd is None

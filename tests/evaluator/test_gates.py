@@ -68,7 +68,9 @@ def test_idle_gates_have_n_zero() -> None:
             GateSpec("classify", "bogus"),
         ],
     )
-    assert all(r.n == 0 and r.verdict is Verdict.INCONCLUSIVE for r in (missing, wrong_kind, no_config, unknown))
+    assert all(
+        r.n == 0 and r.verdict is Verdict.INCONCLUSIVE for r in (missing, wrong_kind, no_config, unknown)
+    )
     assert "no pairs for task 'extract'" in missing.detail
     assert "does not apply" in wrong_kind.detail
     assert "unknown metric" in unknown.detail
@@ -76,10 +78,19 @@ def test_idle_gates_have_n_zero() -> None:
 
 def test_extraction_gates_with_critical_fields() -> None:
     json_mode = request("x", response_format={"type": "json_object"})
-    good = [pair(ok('{"id": 7, "name": "Ann"}'), ok('{"name": "ann", "id": 7.0}'), req=json_mode) for _ in range(300)]
-    bad = [pair(ok('{"id": 7, "name": "Ann"}'), ok('{"id": 8, "name": "Ann"}'), req=json_mode) for _ in range(60)]
+    good = [
+        pair(ok('{"id": 7, "name": "Ann"}'), ok('{"name": "ann", "id": 7.0}'), req=json_mode)
+        for _ in range(300)
+    ]
+    bad = [
+        pair(ok('{"id": 7, "name": "Ann"}'), ok('{"id": 8, "name": "Ann"}'), req=json_mode) for _ in range(60)
+    ]
     settings = EvaluationSettings(critical_fields={"extract": ("id",)})
-    gates = [GateSpec("*", "field_f1", 0.05), GateSpec("*", "critical_exact", 0.05), GateSpec("*", "json_valid", 0.05)]
+    gates = [
+        GateSpec("*", "field_f1", 0.05),
+        GateSpec("*", "critical_exact", 0.05),
+        GateSpec("*", "json_valid", 0.05),
+    ]
     f1, critical, valid = evaluate_gates(good + bad, gates, settings=settings)
     assert f1.estimate == pytest.approx(-60 * 0.5 / 360)
     assert critical.verdict is Verdict.FAIL  # 1/6 of the ids changed, margin 0.05
@@ -103,7 +114,11 @@ def test_error_rate_hard_limit_and_margin() -> None:
 def test_latency_gates() -> None:
     rng = np.random.default_rng(4)
     pairs = [
-        pair(ok("Positive", latency_ms=float(a), ttft_ms=float(a) / 4), ok("Positive", latency_ms=float(b)), task="classify")
+        pair(
+            ok("Positive", latency_ms=float(a), ttft_ms=float(a) / 4),
+            ok("Positive", latency_ms=float(b)),
+            task="classify",
+        )
         for a, b in zip(rng.lognormal(6.5, 0.3, 1500), rng.lognormal(6.0, 0.3, 1500), strict=True)
     ]
     p95, p50_fixed, ttft, limit = evaluate_gates(
@@ -124,7 +139,14 @@ def test_latency_gates() -> None:
 
 
 def test_guard_flags_count_in_similarity_and_own_gate() -> None:
-    flipped = [pair(ok("The patient is allergic to penicillin."), ok("The patient is not allergic to penicillin."), task="summarise") for _ in range(40)]
+    flipped = [
+        pair(
+            ok("The patient is allergic to penicillin."),
+            ok("The patient is not allergic to penicillin."),
+            task="summarise",
+        )
+        for _ in range(40)
+    ]
     result = evaluate_gates(flipped, [GateSpec("summarise", "guard_flags", margin=0.02)])[0]
     assert result.verdict is Verdict.FAIL and result.extra["candidate"] == 1.0
 
@@ -137,5 +159,7 @@ def test_default_gates_use_known_metrics() -> None:
 def test_needed_one_sample_grows_as_the_margin_shrinks() -> None:
     values = np.r_[np.ones(98), np.zeros(2)]
     wide = needed_one_sample(values, GateSpec("c", "agreement", 0.05), METRICS["agreement"], sequential=True)
-    narrow = needed_one_sample(values, GateSpec("c", "agreement", 0.03), METRICS["agreement"], sequential=True)
+    narrow = needed_one_sample(
+        values, GateSpec("c", "agreement", 0.03), METRICS["agreement"], sequential=True
+    )
     assert wide is not None and narrow is not None and narrow > wide

@@ -35,13 +35,19 @@ class JudgeHandler(BaseHTTPRequestHandler):
         match = ANSWER.search(body["messages"][-1]["content"])
         assert match is not None
         first, second = ("good" in match.group(1)), ("good" in match.group(2))
-        choice = "A" if body["model"] == "biased" else ("A" if first and not second else "B" if second and not first else "TIE")
+        choice = (
+            "A"
+            if body["model"] == "biased"
+            else ("A" if first and not second else "B" if second and not first else "TIE")
+        )
         reply = {
             "id": "chatcmpl-judge",
             "object": "chat.completion",
             "created": 0,
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": choice}, "finish_reason": "stop"}],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": choice}, "finish_reason": "stop"}
+            ],
             "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
         }
         data = json.dumps(reply).encode()
@@ -111,7 +117,9 @@ def test_judge_score_gate_replays_the_cache(judge_server: ThreadingHTTPServer, s
     pairs = _pairs()
     Judge(_url(judge_server), "fair", store).run(score_pairs(pairs, similarity=False).scores)
     settings = EvaluationSettings(judge=JudgeSettings(url=_url(judge_server), model="fair"))
-    result = evaluate_gates(pairs, [GateSpec("summarise", "judge_score", margin=0.1)], settings=settings, store=store)[0]
+    result = evaluate_gates(
+        pairs, [GateSpec("summarise", "judge_score", margin=0.1)], settings=settings, store=store
+    )[0]
     assert result.n == 4 and result.extra["candidate"] == pytest.approx(0.5)
 
 

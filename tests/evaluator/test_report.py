@@ -26,8 +26,18 @@ def _mixed() -> list[Pair]:
     json_mode = request("x", response_format={"type": "json_object"})
     pairs = classify_pairs(60, 2)
     pairs += [pair(ok(SUMMARY), ok(PARAPHRASE), task="summarise") for _ in range(30)]
-    pairs += [pair(ok("The patient is allergic to penicillin."), ok("The patient is not allergic to penicillin."), task="summarise")]
-    pairs += [pair(ok('{"a": 1}'), ok("{'a': 1}"), req=json_mode), pair(ok("Positive"), None), pair(error(), ok("x"))]
+    pairs += [
+        pair(
+            ok("The patient is allergic to penicillin."),
+            ok("The patient is not allergic to penicillin."),
+            task="summarise",
+        )
+    ]
+    pairs += [
+        pair(ok('{"a": 1}'), ok("{'a': 1}"), req=json_mode),
+        pair(ok("Positive"), None),
+        pair(error(), ok("x")),
+    ]
     return pairs
 
 
@@ -43,7 +53,12 @@ def mixed_report(embedding_model: Any) -> Report:
 
 def test_embedding_similarity(embedding_model: Any) -> None:
     same, paraphrase, unrelated, empty = cosine_similarities(
-        [(SUMMARY, SUMMARY), (SUMMARY, PARAPHRASE), (SUMMARY, "The weather in Paris will be sunny."), (SUMMARY, "")]
+        [
+            (SUMMARY, SUMMARY),
+            (SUMMARY, PARAPHRASE),
+            (SUMMARY, "The weather in Paris will be sunny."),
+            (SUMMARY, ""),
+        ]
     )
     assert same == 1.0 and empty == 0.0
     assert paraphrase > 0.75 > 0.3 > unrelated
@@ -69,7 +84,9 @@ def test_renderings(mixed_report: Report, tmp_path: Path) -> None:
     assert [p.name for p in written] == ["parity.md", "parity.json", "parity.junit.xml", "parity.html"]
     markdown = (tmp_path / "parity.md").read_text()
     assert markdown.startswith("## ⏳ INCONCLUSIVE") and "not enough pairs yet" in markdown.splitlines()[2]
-    assert "| classify/agreement |" in markdown and "### Worst pairs" in markdown and "### Bad input" in markdown
+    assert (
+        "| classify/agreement |" in markdown and "### Worst pairs" in markdown and "### Bad input" in markdown
+    )
     data = json.loads((tmp_path / "parity.json").read_text())
     assert data["schema_version"] == SCHEMA_VERSION == 1 and data["verdict"] == "INCONCLUSIVE"
     assert len(data["gates"]) == len(mixed_report.results) and data["review"]["total"] == 1
@@ -78,7 +95,11 @@ def test_renderings(mixed_report: Report, tmp_path: Path) -> None:
     cases = suite.findall("testcase")
     assert len(cases) == len(mixed_report.results) == int(suite.get("tests", "0"))
     skipped = cases[0].find("skipped")
-    assert skipped is not None and "interval [" in skipped.get("message", "") and "margin" in skipped.get("message", "")
+    assert (
+        skipped is not None
+        and "interval [" in skipped.get("message", "")
+        and "margin" in skipped.get("message", "")
+    )
     page = (tmp_path / "parity.html").read_text()
     assert page.count("data:image/png;base64,") == 2  # similarity per task, latency per side
     assert "&lt;" not in page.split("<body>")[0]

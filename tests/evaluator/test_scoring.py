@@ -32,8 +32,18 @@ def test_label_normalization(left: str, right: str, same: bool) -> None:
 
 
 def test_field_f1_flattens_nested_keys_and_ignores_list_order() -> None:
-    incumbent = {"name": "Ann Lee", "address": {"city": "Paris", "zip": "75001"}, "tags": ["a", "b"], "age": 30}
-    candidate = {"name": "ann  lee", "address": {"city": "Paris", "zip": "75002"}, "tags": ["b", "a"], "age": 30.0}
+    incumbent = {
+        "name": "Ann Lee",
+        "address": {"city": "Paris", "zip": "75001"},
+        "tags": ["a", "b"],
+        "age": 30,
+    }
+    candidate = {
+        "name": "ann  lee",
+        "address": {"city": "Paris", "zip": "75002"},
+        "tags": ["b", "a"],
+        "age": 30.0,
+    }
     score = jsonfields.field_score(incumbent, candidate)
     # 6 key/values each side, 5 equal (the zip differs)
     assert score.precision == pytest.approx(5 / 6) and score.recall == pytest.approx(5 / 6)
@@ -42,7 +52,13 @@ def test_field_f1_flattens_nested_keys_and_ignores_list_order() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.recursive(st.integers() | st.text(max_size=5) | st.booleans(), lambda c: st.dictionaries(st.text(max_size=4), c, max_size=4), max_leaves=12))
+@given(
+    st.recursive(
+        st.integers() | st.text(max_size=5) | st.booleans(),
+        lambda c: st.dictionaries(st.text(max_size=4), c, max_size=4),
+        max_leaves=12,
+    )
+)
 def test_field_f1_of_identical_answers_is_one(value: object) -> None:
     assert jsonfields.field_score(value, value).f1 == 1.0
 
@@ -50,7 +66,9 @@ def test_field_f1_of_identical_answers_is_one(value: object) -> None:
 def test_critical_fields_compare_raw_values() -> None:
     incumbent = {"amount": 12.5, "currency": "EUR", "customer": {"id": "C-1"}}
     assert jsonfields.critical_match(incumbent, dict(incumbent), ("amount", "customer.id"))
-    assert not jsonfields.critical_match(incumbent, {**incumbent, "currency": "eur"}, ("currency",))  # case matters
+    assert not jsonfields.critical_match(
+        incumbent, {**incumbent, "currency": "eur"}, ("currency",)
+    )  # case matters
     assert not jsonfields.critical_match(incumbent, {**incumbent, "customer": {"id": "C-2"}}, ("customer",))
 
 
@@ -74,7 +92,11 @@ def test_several_tool_calls_score_f1_over_calls() -> None:
 
 
 def _calls(*calls: dict[str, object]) -> dict[str, object]:
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": list(calls)}}]}
+    return {
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": list(calls)}}
+        ]
+    }
 
 
 @pytest.mark.parametrize(
@@ -137,7 +159,11 @@ def test_bad_input_is_counted_never_dropped() -> None:
 def test_critical_fields_come_from_settings() -> None:
     settings_ = EvaluationSettings(critical_fields={"extract": ("amount",)})
     pairs = [
-        pair(ok('{"amount": 10, "note": "x"}'), ok('{"amount": 10, "note": "y"}'), req=request("x", **JSON_MODE)),
+        pair(
+            ok('{"amount": 10, "note": "x"}'),
+            ok('{"amount": 10, "note": "y"}'),
+            req=request("x", **JSON_MODE),
+        ),
         pair(ok('{"amount": 10}'), ok('{"amount": 11}'), req=request("x", **JSON_MODE)),
     ]
     scored = score_pairs(pairs, settings=settings_, similarity=False)
