@@ -81,14 +81,14 @@ def _threshold(gate: GateSpec, metric: Metric) -> float:
 def needed_n_bounded(
     mean: float, sd: float, threshold: float, lower_bound: Callable[[float, int], float]
 ) -> int | None:
-    """Smallest n at which a sample whose mean lands at its 20th percentile (``mean - z * sd / sqrt(n)``)
+    """Smallest n at which a sample whose sum lands at its 20th percentile (``n mean - z sd sqrt(n) - 1/2``)
     still has ``lower_bound(sum, n) > threshold``: the n with 80% power if the mean and sd hold."""
     if mean <= threshold:
         return None
     z = float(st.norm.ppf(POWER))
 
     def passes(n: int) -> bool:
-        total = n * mean - z * sd * math.sqrt(n)
+        total = n * mean - z * sd * math.sqrt(n) - 0.5  # continuity: counts are whole numbers
         return total > 0 and lower_bound(min(total, n), n) > threshold
 
     return _smallest(passes)

@@ -11,7 +11,9 @@ on). A 300-word answer is compared on its opening; the guards read the whole tex
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +21,7 @@ BATCH_SIZE = 64
 CHUNK = 1024  # texts per encode call, so a progress bar moves
 MAX_SEQ_LENGTH = 128  # the length all-MiniLM-L6-v2 was fine-tuned with
 EMBEDDING_DIM = 384
+CACHE_CAPACITY = 50_000  # vectors kept between calls (about 80 MB)
 
 _LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
@@ -84,6 +87,36 @@ def encode(
     return np.concatenate(rows) if rows else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
 
 
+class VectorCache:
+    """Recent embeddings by text digest: the rollout re-evaluates the same pairs every interval, and each
+    look should embed only the answers recorded since the last one. Bounded (least recently used out)."""
+
+    def __init__(self, capacity: int = CACHE_CAPACITY) -> None:
+        self.capacity = capacity
+        self._vectors: OrderedDict[bytes, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).digest()
+
+    def get(self, text: str) -> Any:
+        with self._lock:
+            vector = self._vectors.get(self.key(text))
+            if vector is not None:
+                self._vectors.move_to_end(self.key(text))
+            return vector
+
+    def put(self, text: str, vector: Any) -> None:
+        with self._lock:
+            self._vectors[self.key(text)] = vector
+            while len(self._vectors) > self.capacity:
+                self._vectors.popitem(last=False)
+
+
+CACHE = VectorCache()
+
+
 def cosine_similarities(
     pairs: Sequence[tuple[str, str]],
     *,
@@ -94,12 +127,18 @@ def cosine_similarities(
     """Cosine of each (incumbent, candidate) text pair; identical texts are 1.0 without encoding."""
     import numpy as np
 
-    unique: dict[str, int] = {}
+    vectors: dict[str, Any] = {}
     for left, right in pairs:
         if left != right:
-            unique.setdefault(left, len(unique))
-            unique.setdefault(right, len(unique))
-    vectors = encode(list(unique), threads=threads, precision=precision, progress=progress)
+            for text in (left, right):
+                if text not in vectors:
+                    vectors[text] = CACHE.get(text)
+    missing = [text for text, vector in vectors.items() if vector is None]
+    for text, vector in zip(
+        missing, encode(missing, threads=threads, precision=precision, progress=progress), strict=True
+    ):
+        vectors[text] = vector
+        CACHE.put(text, vector)
     out: list[float] = []
     for left, right in pairs:
         if left == right:
@@ -107,5 +146,5 @@ def cosine_similarities(
         elif not left.strip() or not right.strip():
             out.append(0.0)
         else:
-            out.append(float(np.clip(np.dot(vectors[unique[left]], vectors[unique[right]]), -1.0, 1.0)))
+            out.append(float(np.clip(np.dot(vectors[left], vectors[right]), -1.0, 1.0)))
     return out

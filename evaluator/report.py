@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from evaluator.cost import CandidateCostLike, CostSummary, CostTally, PriceLike
 from evaluator.gates import DEFAULT_GATES, answer_gates
 from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TOOLS
+from evaluator.records import BadRecord
 from evaluator.scoring import PairScore, Scored, Scorer, SettingsLike, side_values
 from evaluator.verdict import GateResult, GateSpec, Verdict, overall
 from proxy.pair import SIDES, Pair, Side
@@ -157,7 +158,7 @@ def _finite(value: Any) -> Any:
 
 
 def build_report(
-    pairs: Iterable[Pair],
+    pairs: Iterable[Pair | BadRecord],
     gates: Sequence[GateSpec] = DEFAULT_GATES,
     *,
     sequential: bool = True,
@@ -185,13 +186,14 @@ def build_report(
     show = progress if progress is not None else (expected or 0) >= PROGRESS_MIN_PAIRS
     tally = CostTally(pricing or {})
     scorer = Scorer(settings)
-    with _bar(show, expected, "scoring pairs", "pair") as bar:
+    with _ProgressBar(show, expected, "scoring pairs", "pair") as bar:
         for pair in pairs:
-            tally.add(pair)
+            if isinstance(pair, Pair):
+                tally.add(pair)
             scorer.add(pair, task)
             if bar is not None:
                 bar(1)
-    with _bar(show, None, "embedding answers", "text") as bar:
+    with _ProgressBar(show, None, "embedding answers", "text") as bar:
         scorer.fill_similarity(threads, bar)
     scored = scorer.result()
     judge = _judge(scored, gates, settings, store, judge_api_key, judge_offline)
@@ -200,17 +202,19 @@ def build_report(
     return _assemble(scored, results, sequential, filters, cost, judge, ignore_idle)
 
 
-class _bar:
+class _ProgressBar:
     """A tqdm bar on stderr as a callable ``update(n)``, or a no-op."""
 
     def __init__(self, show: bool, total: int | None, desc: str, unit: str) -> None:
         self.bar: Any = None
         if show:
-            from tqdm import tqdm  # type: ignore[import-untyped]
-
+            try:
+                from tqdm import tqdm  # type: ignore[import-untyped]
+            except ImportError:  # progress is a nicety: no tqdm, no bar
+                return
             self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, mininterval=0.5)
 
-    def __enter__(self) -> _bar | None:
+    def __enter__(self) -> _ProgressBar | None:
         return self if self.bar is not None else None
 
     def __exit__(self, *exc: object) -> None:

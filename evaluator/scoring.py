@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from evaluator import guards, jsonfields, tools
 from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TOOLS, kind_of_task
+from evaluator.records import BadRecord
 from evaluator.text import Text, answer_text, excerpt, normalize_label, request_text, word_count
 from proxy.pair import SIDES, Answer, Pair, Side
 
@@ -149,7 +150,7 @@ def task_name(pair: Pair, kind: str) -> str:
 
 
 def score_pairs(
-    pairs: Iterable[Pair],
+    pairs: Iterable[Pair | BadRecord],
     *,
     settings: SettingsLike | None = None,
     similarity: bool = True,
@@ -179,7 +180,11 @@ class Scorer:
         self.scored = Scored([], [], Problems(), {})
         self._prose: list[tuple[int, str, str]] = []  # (index in scores, incumbent text, candidate text)
 
-    def add(self, pair: Pair, only_task: str | None) -> None:
+    def add(self, pair: Pair | BadRecord, only_task: str | None) -> None:
+        if isinstance(pair, BadRecord):
+            self.scored.total += 1
+            self.scored.problems.add(pair.reason, pair.pair_id)
+            return
         try:
             kind = infer_kind(pair)
             name = task_name(pair, kind)

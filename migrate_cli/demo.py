@@ -30,7 +30,7 @@ import click
     type=click.IntRange(min=1),
     default=6000,
     show_default=True,
-    help="The most requests the workload sends; the rollout needs about 3,500 to go all the way.",
+    help="The most requests the workload sends; the rollout needs a few thousand to go all the way.",
 )
 def demo(*, worse: bool, out_dir: Path, quick: bool, requests: int) -> None:
     """Run a canary rollout from OpenAI to SGLang specialists, locally: no key, no GPU, no network.

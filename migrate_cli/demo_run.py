@@ -68,11 +68,11 @@ class DemoOptions:
 
     @property
     def progress_s(self) -> float:
-        return 2.0 if self.quick else 3.0
+        return 2.0
 
     @property
     def time_limit_s(self) -> float:
-        return 100.0 if self.quick else 150.0
+        return 90.0 if self.quick else 105.0
 
 
 class Console:

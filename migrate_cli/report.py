@@ -127,6 +127,7 @@ def report(
     2 the report could not run (bad config, store or option).
     """
     from evaluator import build_report, write_reports
+    from evaluator.records import read_pairs
     from evaluator.render import headline
 
     wanted = parse_formats(formats)
@@ -136,7 +137,7 @@ def report(
     filters = {k: v for k, v in {"since": since, "task": task, "model": model}.items() if v is not None}
     gates, ignore_idle = _gates(config, policy_path)
     built = build_report(
-        store.iter_pairs(since=since_ts, model=model),
+        read_pairs(store, since=since_ts, model=model),
         gates,
         sequential=not fixed_sample,
         settings=config.evaluation,

@@ -40,20 +40,24 @@ STATUS_INTERVAL_S = 1.0
 
 
 class InFlight:
-    """Counts live requests so shutdown can wait for them (first addon in, last out)."""
+    """Tracks live requests so shutdown can wait for them. A flow ends in ``response`` or ``error`` (a stream the
+    client abandons after its headers ends in ``error`` only), whichever comes first."""
 
     def __init__(self) -> None:
-        self.live = 0
+        self.flows: set[str] = set()
+
+    @property
+    def live(self) -> int:
+        return len(self.flows)
 
     def requestheaders(self, flow: Any) -> None:
-        self.live += 1
+        self.flows.add(flow.id)
 
     def response(self, flow: Any) -> None:
-        self.live -= 1
+        self.flows.discard(flow.id)
 
     def error(self, flow: Any) -> None:
-        if flow.response is None:
-            self.live -= 1
+        self.flows.discard(flow.id)
 
 
 class ProxyServer:

@@ -24,6 +24,7 @@ from migrate_cli.demo_run import DEFAULT_REQUESTS
 from migrate_cli.demo_servers import DemoError, prepare_out_dir, write_config
 from migrate_cli.main import cli
 from policies.controller import result_dict
+from policies.model import load_policy
 from proxy.store import RolloutEntry, Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,6 +174,15 @@ def test_clears_only_what_an_earlier_demo_wrote(tmp_path: Path) -> None:
     (tmp_path / "alveare.yaml").write_text("# hand-written\n")
     with pytest.raises(DemoError, match="--out DIR"):
         prepare_out_dir(tmp_path)
+
+
+def test_the_demo_policy_asks_the_default_policys_gates() -> None:
+    """Only the stage minimums are demo-sized: the gates, margins and rollback rules are the shipped ones."""
+    shipped, demo = load_policy(None), load_policy(ROOT / "policies" / "demo.yaml")
+    assert [s.percent for s in demo.stages] == [s.percent for s in shipped.stages] == [10, 50, 100]
+    assert [demo.gates_for(s) for s in demo.stages] == [shipped.gates_for(s) for s in shipped.stages]
+    assert (demo.rollback, demo.ignore_idle_gates) == (shipped.rollback, shipped.ignore_idle_gates)
+    assert all(s.min_duration_s <= 5 for s in demo.stages)
 
 
 def test_the_cli_default_request_budget_is_the_demos() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from evaluator import DEFAULT_GATES, build_report, write_reports
-from evaluator.embed import cosine_similarities
+from evaluator.embed import CACHE, cosine_similarities
 from evaluator.report import SCHEMA_VERSION, Report
 from evaluator.verdict import GateSpec, Verdict
 from proxy.config import CandidateCost, Price
@@ -62,6 +62,7 @@ def test_embedding_similarity(embedding_model: Any) -> None:
     )
     assert same == 1.0 and empty == 0.0
     assert paraphrase > 0.75 > 0.3 > unrelated
+    assert CACHE.get(PARAPHRASE) is not None  # the next look embeds only new answers
 
 
 def test_report_scores_everything_and_lists_bad_input(mixed_report: Report) -> None:
@@ -105,9 +106,12 @@ def test_renderings(mixed_report: Report, tmp_path: Path) -> None:
     assert "&lt;" not in page.split("<body>")[0]
 
 
-def test_fail_report_names_the_gate_in_junit(tmp_path: Path) -> None:
-    report = build_report(classify_pairs(200, 60), [GateSpec("classify", "agreement", 0.05)])
+def test_fail_report_names_the_gate_in_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = build_report(
+        classify_pairs(200, 60), [GateSpec("classify", "agreement", 0.05)], progress=True, expected=260
+    )
     assert report.verdict is Verdict.FAIL
+    assert "scoring pairs" in capsys.readouterr().err  # the tqdm bar, on stderr
     write_reports(report, ("junit", "md"), tmp_path)
     failure = ET.parse(tmp_path / "parity.junit.xml").getroot().find("testsuite/testcase/failure")
     assert failure is not None and failure.get("message", "").startswith("FAIL: classify/agreement estimate")

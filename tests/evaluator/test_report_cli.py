@@ -89,3 +89,17 @@ def test_parse_since() -> None:
     assert parse_since("1700000000", now) == 1_700_000_000.0
     assert parse_since("2023-11-14T22:13:20+00:00", now) == 1_700_000_000.0
     assert abs(parse_since("2024-01-01", time.time()) - time.mktime((2024, 1, 1, 0, 0, 0, 0, 0, -1))) < 1
+
+
+def test_unreadable_rows_are_counted_not_fatal(tmp_path: Path) -> None:
+    url = _store(tmp_path, classify_pairs(400, 0))
+    store = Store.open(url)
+    store.execute("UPDATE pairs SET request = '{not json' WHERE rowid = 3")
+    store.execute("UPDATE pairs SET incumbent = '{\"status\": 200}' WHERE rowid = 4")
+    store.close()
+    code, output = _run(tmp_path, url, "--format", "md,json")
+    assert code == 0, output
+    bad = json.loads((tmp_path / "reports" / "parity.json").read_text())["bad_input"]
+    assert bad["unreadable record (JSONDecodeError)"]["count"] == 1
+    assert bad["unreadable record (TypeError)"]["count"] == 1
+    assert "unreadable record" in (tmp_path / "reports" / "parity.md").read_text()

@@ -21,6 +21,7 @@ from proxy.addons.record import Record, Tap
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
 from proxy.config import parse_config
+from proxy.engine import InFlight
 from proxy.keys import KeyStore
 from proxy.recorder import Recorder, leg_answer
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime
@@ -241,3 +242,15 @@ def test_chain_refuses_async_data_path_hooks() -> None:
 
     with pytest.raises(TypeError, match="must not be async"):
         Chain([Slow()])
+
+
+def test_inflight_ends_a_flow_once_whichever_hook_comes() -> None:
+    inflight = InFlight()
+    streamed, plain = tflow.tflow(resp=True), tflow.tflow()
+    for flow in (streamed, plain):
+        inflight.requestheaders(flow)
+    assert inflight.live == 2
+    inflight.error(streamed)  # the client hung up mid-stream: headers were sent, no response hook
+    inflight.response(plain)
+    inflight.error(plain)
+    assert inflight.live == 0

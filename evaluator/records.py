@@ -1,0 +1,56 @@
+"""Reading pairs from the store for a report, tolerant of rows that cannot be decoded.
+
+``Store.iter_pairs`` stops at the first row it cannot decode (a hand-edited or truncated file); a report must
+count such a row and go on. :func:`read_pairs` streams the same rows in pages and yields a :class:`BadRecord`
+for each one that fails, which the scorer counts in the bad-input section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from proxy.pair import Pair
+
+if TYPE_CHECKING:
+    from proxy.store import Store
+
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A stored row that is not a readable pair."""
+
+    pair_id: str
+    reason: str
+
+
+def read_pairs(
+    store: Store, *, since: float | None = None, model: str | None = None
+) -> Iterator[Pair | BadRecord]:
+    from proxy.store import _row_pair  # the store's own decoding, row by row
+
+    clauses: list[str] = ["rowid > ?"]
+    params: list[Any] = [0]
+    for clause, value in (("ts >= ?", since), ("model = ?", model)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    sql = f"SELECT rowid, * FROM pairs WHERE {' AND '.join(clauses)} ORDER BY rowid LIMIT {PAGE}"
+    while True:
+        rows = store.execute(sql, params)
+        if not rows:
+            return
+        for row in rows:
+            yield _decode(row, _row_pair)
+        params[0] = rows[-1][0]
+
+
+def _decode(row: tuple[Any, ...], decode: Any) -> Pair | BadRecord:
+    try:
+        pair = decode(row[1:])
+    except (ValueError, TypeError, KeyError) as exc:  # bad JSON, wrong fields
+        return BadRecord(str(row[1]), f"unreadable record ({type(exc).__name__})")
+    return pair if isinstance(pair, Pair) else BadRecord(str(row[1]), "unreadable record")
