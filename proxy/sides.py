@@ -9,8 +9,8 @@ candidate had sent it: the client then sees an ordinary response, streamed if it
 from __future__ import annotations
 
 import time
-from http import HTTPStatus
 from collections.abc import AsyncIterator, Awaitable, Callable
+from http import HTTPStatus
 
 import aiohttp
 
