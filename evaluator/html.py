@@ -10,7 +10,16 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from evaluator.render import ICONS, bound_text, estimate_text, fmt_num, gate_name, headline, verdict_text
+from evaluator.render import (
+    ICONS,
+    bound_text,
+    estimate_text,
+    fmt_num,
+    gate_name,
+    headline,
+    needed_text,
+    verdict_text,
+)
 from evaluator.report import PairView, Report
 from evaluator.scoring import SIMILARITY_THRESHOLD
 
@@ -40,7 +49,7 @@ def to_html(report: Report) -> str:
                     f"[{fmt_num(r.lower)}, {fmt_num(r.upper)}]",
                     bound_text(r),
                     r.n,
-                    r.needed_n if r.needed_n is not None else "",
+                    needed_text(r),
                     r.method,
                     r.detail,
                 )

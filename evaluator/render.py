@@ -72,12 +72,22 @@ def headline(report: Report) -> str:
         return f"FAIL: {failed}. {counts}."
     if report.total == 0:
         return "INCONCLUSIVE: no pairs recorded yet; send traffic through the proxy with mirroring on."
-    more = (
-        f"about {report.more_needed:,} more comparable pairs needed"
-        if report.more_needed is not None
-        else "more pairs needed"
-    )
-    return f"INCONCLUSIVE: not enough pairs yet, {more}. {counts}."
+    open_gates = [r for r in report.results if r.verdict is Verdict.INCONCLUSIVE and r.n > 0]
+    waiting = [r for r in open_gates if r.needed_n is not None]
+    text = "INCONCLUSIVE: not enough pairs yet"
+    if waiting:
+        slowest = max(waiting, key=lambda r: (r.needed_n or 0) - r.n)
+        text += f", about {(slowest.needed_n or 0) - slowest.n:,} more comparable pairs needed ({gate_name(slowest)})"
+    trending = [gate_name(r) for r in open_gates if r.needed_n is None]
+    if trending:
+        text += f"; at the current estimate these would not pass: {', '.join(trending)}"
+    return f"{text}. {counts}."
+
+
+def needed_text(result: GateResult) -> str:
+    if result.verdict is not Verdict.INCONCLUSIVE or result.n == 0:
+        return ""
+    return f"{result.needed_n:,}" if result.needed_n is not None else "not at this estimate"
 
 
 # --- Markdown ------------------------------------------------------------------------------------------
@@ -128,7 +138,7 @@ def to_markdown(report: Report) -> str:
                 f"[{fmt_num(r.lower)}, {fmt_num(r.upper)}]",
                 bound_text(r),
                 r.n,
-                r.needed_n if r.needed_n is not None else "",
+                needed_text(r),
             )
             for r in report.results
         ),

@@ -16,6 +16,8 @@ FLAG_KEYS = {
     "candidate_url": "candidate.url",
     "candidate_key_env": "candidate.key_env",
     "mirror": "mirror.rate",
+    "models": "models",
+    "specialists": "specialists",
     "salt": "salt",
     "first_byte_timeout": "failover.first_byte_timeout_s",
     "redact_pii": "record.redact_pii",
@@ -45,6 +47,12 @@ def _opt(flag: str, key: str, help: str, **kwargs: object) -> click.Option:
         _opt(
             "--mirror", "mirror.rate", "Share of split requests also sent to the other side: 0-1 or 0%-100%."
         ),
+        _opt(
+            "--models",
+            "models",
+            "Client model -> specialist, e.g. gpt-4o-mini=classify,gpt-3.5-turbo=summarise.",
+        ),
+        _opt("--specialists", "specialists", "Specialist -> candidate model, e.g. classify=qwen:classify."),
         _opt("--salt", "salt", "Salt of the sticky assignment; give every replica the same."),
         _opt(
             "--first-byte-timeout",
@@ -64,15 +72,20 @@ def proxy(config: Path | None, **flags: object) -> None:
     """Run the OpenAI-compatible splitting proxy. Point your SDK's base URL at it; nothing else changes."""
     import asyncio
 
-    from proxy.config import ConfigError, load_config, parse_rate
+    from proxy.config import ConfigError, load_config, parse_map, parse_rate
     from proxy.engine import ProxyServer, event_loop_factory, serve
 
     overrides = {FLAG_KEYS[name]: value for name, value in flags.items() if value is not None}
-    if "mirror.rate" in overrides:
-        try:
-            overrides["mirror.rate"] = parse_rate(str(overrides["mirror.rate"]))
-        except ValueError as exc:
-            raise click.ClickException(f"--mirror: {exc}") from None
+    for flag, key, parse in (
+        ("--mirror", "mirror.rate", parse_rate),
+        ("--models", "models", parse_map),
+        ("--specialists", "specialists", parse_map),
+    ):
+        if key in overrides:
+            try:
+                overrides[key] = parse(str(overrides[key]))
+            except ValueError as exc:
+                raise click.ClickException(f"{flag}: {exc}") from None
     try:
         settings = load_config(config, overrides)
     except ConfigError as exc:

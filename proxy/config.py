@@ -121,6 +121,8 @@ class Config:
 SCALAR_KEYS: dict[str, Callable[[str], Any]] = {
     "listen": str,
     "admin_listen": str,
+    "models": lambda text: parse_map(text),
+    "specialists": lambda text: parse_map(text),
     "store": str,
     "salt": str,
     "policy": str,
@@ -164,6 +166,18 @@ def parse_rate(text: str | float) -> float:
     if not 0 <= value <= 1:
         raise ValueError(f"rate {text!r} is out of range: give 0-1 or 0%-100%")
     return value
+
+
+def parse_map(text: str) -> dict[str, str]:
+    """``gpt-4o-mini=classify,gpt-3.5-turbo=summarise`` -> a mapping (for flags and env variables)."""
+    pairs = [item.strip() for item in text.split(",") if item.strip()]
+    result: dict[str, str] = {}
+    for item in pairs:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"{item!r} is not NAME=VALUE; write e.g. gpt-4o-mini=classify")
+        result[name.strip()] = value.strip()
+    return result
 
 
 def split_host_port(text: str, *, key: str, source: str) -> tuple[str, int]:

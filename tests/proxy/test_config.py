@@ -58,3 +58,15 @@ def test_parse_rate(text: str, value: float) -> None:
 def test_parse_rate_rejects_out_of_range(text: str) -> None:
     with pytest.raises(ValueError, match="out of range"):
         parse_rate(text)
+
+
+def test_maps_from_env_and_their_errors() -> None:
+    env = {
+        "ALVEARE_MODELS": "gpt-4o-mini=classify, gpt-3.5-turbo=summarise",
+        "ALVEARE_SPECIALISTS": "classify=q:c",
+    }
+    config = load_config(None, environ=env)
+    assert config.models == {"gpt-4o-mini": "classify", "gpt-3.5-turbo": "summarise"}
+    assert config.specialists == {"classify": "q:c"}
+    with pytest.raises(ConfigError, match=r"\$ALVEARE_MODELS: models: 'gpt-4o' is not NAME=VALUE"):
+        load_config(None, environ={"ALVEARE_MODELS": "gpt-4o"})
