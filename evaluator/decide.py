@@ -163,8 +163,10 @@ def needed_errors(
 
     def passes(n: int) -> bool:
         spread = math.sqrt(n / (v_i + v_c))  # a difference at its 20th percentile, split by each side's share
-        cand = min(n * p_c + z * (math.sqrt(n * v_c) if limit_only else v_c * spread), n)
-        inc = max(n * p_i - z * v_i * spread, 0.0)
+        cand = min(
+            n * p_c + z * (math.sqrt(n * v_c) if limit_only else v_c * spread) + 0.5, n
+        )  # +1/2: whole counts
+        inc = max(n * p_i - z * v_i * spread - 0.5, 0.0)
         lower, _, _, own_hi, _ = error_interval(inc, n, cand, n, gate.alpha, sequential)
         return own_hi <= gate.limit if limit_only and gate.limit is not None else lower > -gate.margin
 

@@ -49,7 +49,7 @@ def _module_exists(target: str) -> bool:
 
 
 @click.group(
-    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
 @click.version_option(package_name="alveare-migrate")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")

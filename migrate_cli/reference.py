@@ -10,10 +10,17 @@ import click
 from migrate_cli.main import cli
 
 WIDTH = 100
+HELP_OPTIONS = ["-h", "--help"]
 
 
 def _help(command: click.Command, path: list[str]) -> str:
-    ctx = click.Context(command, info_name=" ".join(path), terminal_width=WIDTH, max_content_width=WIDTH)
+    ctx = click.Context(
+        command,
+        info_name=" ".join(path),
+        terminal_width=WIDTH,
+        max_content_width=WIDTH,
+        help_option_names=HELP_OPTIONS,  # as the real command line has them (click caches the option per command)
+    )
     return command.get_help(ctx)
 
 
