@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from proxy.mapping_reader import MappingReader, ReadRules, read_yaml
 
 GRAMMAR_BACKENDS = ("xgrammar", "outlines", "llguidance", "none")
 ROUTER_POLICIES = ("cache_aware", "round_robin", "power_of_two", "random")
@@ -39,6 +39,9 @@ _PLACEHOLDERS = ("{name}", "{host}", "{port}", "{model}", "{served}", "{models}"
 
 class BackendSpecError(Exception):
     """A problem in backend.yaml; the message is one line: file, key, problem, fix."""
+
+
+_RULES = ReadRules(BackendSpecError, unknown_hint="(see docs/backend.md)", null_is_missing=True)
 
 
 @dataclass(frozen=True)
@@ -194,31 +197,23 @@ def _url_host(host: str) -> str:
 
 def load_spec(path: Path) -> BackendSpec:
     """Read and validate ``path``; relative adapter and model paths are relative to the file's folder."""
-    source = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BackendSpecError(
-            f"{source}: no such file; copy examples/backend.yaml and edit it, or pass --file"
-        ) from None
-    except yaml.YAMLError as exc:
-        detail = str(exc).replace("\n", " ")
-        raise BackendSpecError(f"{source}: not valid YAML ({detail}); fix the syntax") from None
-    return parse_spec(data, source=source, base_dir=path.resolve().parent)
+    missing = "no such file; copy examples/backend.yaml and edit it, or pass --file"
+    data = read_yaml(path, BackendSpecError, missing=missing, one_line=True)
+    return parse_spec(data, source=str(path), base_dir=path.resolve().parent)
 
 
 def parse_spec(raw: Any, *, source: str = "<backend>", base_dir: Path | None = None) -> BackendSpec:
     """Validate a mapping (from YAML) into a :class:`BackendSpec`."""
-    top = _Reader(raw, source, "")
+    top = MappingReader(raw, source, _RULES)
     base = base_dir if base_dir is not None else Path.cwd()
-    default_host = top.str_("host", "127.0.0.1")
+    default_host = top.text("host", "127.0.0.1")
     servers = tuple(
         _server(name, reader, default_host, base)
-        for name, reader in top.named_sections("servers", required=True)
+        for name, reader in _named_sections(top, "servers", required=True)
     )
     names = {s.name for s in servers}
     specialists = tuple(
-        _specialist(name, reader, names, base) for name, reader in top.named_sections("specialists")
+        _specialist(name, reader, names, base) for name, reader in _named_sections(top, "specialists")
     )
     spec = BackendSpec(
         source=source,
@@ -233,26 +228,26 @@ def parse_spec(raw: Any, *, source: str = "<backend>", base_dir: Path | None = N
     return spec
 
 
-def _server(name: str, r: _Reader, default_host: str, base: Path) -> Server:
+def _server(name: str, r: MappingReader, default_host: str, base: Path) -> Server:
     _check_name(name, r.where_self(), "server")
-    model = _model(r.str_("model", None), r.where("model"), base)
-    replicas = r.int_("replicas", 1, minimum=1)
+    model = _model(r.text("model", None), r.where("model"), base)
+    replicas = r.whole("replicas", 1, minimum=1)
     server = Server(
         name=name,
         model=model,
-        port=r.int_("port", None, minimum=1, maximum=65535 - replicas - 1),
-        host=r.str_("host", default_host),
-        tp_size=r.int_("tp_size", 1, minimum=1),
+        port=r.whole("port", None, minimum=1, maximum=65535 - replicas - 1),
+        host=r.text("host", default_host),
+        tp_size=r.whole("tp_size", 1, minimum=1),
         mem_fraction_static=r.fraction("mem_fraction_static"),
-        context_length=r.optional_int("context_length", minimum=1),
+        context_length=r.optional_whole("context_length", minimum=1),
         tool_call_parser=_tool_call_parser(r, model),
         grammar_backend=r.choice("grammar_backend", "xgrammar", GRAMMAR_BACKENDS),
-        max_loras_per_batch=r.optional_int("max_loras_per_batch", minimum=1),
-        max_lora_rank=r.optional_int("max_lora_rank", minimum=1),
+        max_loras_per_batch=r.optional_whole("max_loras_per_batch", minimum=1),
+        max_lora_rank=r.optional_whole("max_lora_rank", minimum=1),
         replicas=replicas,
         router_policy=r.choice("router_policy", "cache_aware", ROUTER_POLICIES),
-        base_gpu_id=r.int_("base_gpu_id", 0, minimum=0),
-        load_format=r.optional_str("load_format"),
+        base_gpu_id=r.whole("base_gpu_id", 0, minimum=0),
+        load_format=r.optional_text("load_format"),
         extra_args=_extra_args(r),
     )
     r.reject_unknown()
@@ -271,12 +266,12 @@ def _model(text: str, where: str, base: Path) -> str:
     return str(folder)
 
 
-def _tool_call_parser(r: _Reader, model: str) -> str | None:
+def _tool_call_parser(r: MappingReader, model: str) -> str | None:
     """Explicit value wins (``none`` turns it off); otherwise the family's parser, if we know the family."""
     if "tool_call_parser" not in r.raw:
         r.seen.add("tool_call_parser")
         return default_tool_call_parser(model)
-    value = r.str_("tool_call_parser", None)
+    value = r.text("tool_call_parser", None)
     return None if value == "none" else value
 
 
@@ -305,7 +300,7 @@ OWNED_FLAGS: dict[str, str] = {
 }
 
 
-def _extra_args(r: _Reader) -> tuple[str, ...]:
+def _extra_args(r: MappingReader) -> tuple[str, ...]:
     args = r.str_list("extra_args")
     for arg in args:
         flag = arg.split("=", 1)[0]
@@ -316,13 +311,13 @@ def _extra_args(r: _Reader) -> tuple[str, ...]:
     return args
 
 
-def _specialist(name: str, r: _Reader, servers: set[str], base: Path) -> Specialist:
+def _specialist(name: str, r: MappingReader, servers: set[str], base: Path) -> Specialist:
     _check_name(name, r.where_self(), "specialist")
-    server = r.str_("server", None)
+    server = r.text("server", None)
     if server not in servers:
         known = ", ".join(sorted(servers))
         raise BackendSpecError(f"{r.where('server')}: no server named {server!r}; use one of: {known}")
-    adapter_text = r.optional_str("adapter")
+    adapter_text = r.optional_text("adapter")
     adapter = _adapter(adapter_text, r.where("adapter"), base) if adapter_text else None
     r.reject_unknown()
     return Specialist(name=name, server=server, adapter=adapter)
@@ -359,8 +354,8 @@ def _check_name(name: str, where: str, what: str) -> None:
         raise BackendSpecError(f"{where}: {what} name {name!r} must be letters, digits, '.', '_', '-' or '/'")
 
 
-def _api_key_env(top: _Reader) -> str | None:
-    name = top.optional_str("api_key_env")
+def _api_key_env(top: MappingReader) -> str | None:
+    name = top.optional_text("api_key_env")
     if name is not None and not _ENV_NAME.match(name):
         raise BackendSpecError(
             f"{top.where('api_key_env')}: {name!r} must be an environment variable name, e.g. SGLANG_API_KEY"
@@ -368,7 +363,7 @@ def _api_key_env(top: _Reader) -> str | None:
     return name
 
 
-def _launcher(top: _Reader) -> tuple[str, ...] | None:
+def _launcher(top: MappingReader) -> tuple[str, ...] | None:
     args = top.str_list("launcher")
     if not args:
         return None
@@ -379,17 +374,29 @@ def _launcher(top: _Reader) -> tuple[str, ...] | None:
     return args
 
 
-def _supervision(r: _Reader) -> Supervision:
+def _supervision(r: MappingReader) -> Supervision:
     d = Supervision()
     value = Supervision(
-        health_timeout_s=r.float_("health_timeout_s", d.health_timeout_s, minimum=0.1),
-        backoff_initial_s=r.float_("backoff_initial_s", d.backoff_initial_s, minimum=0.0),
-        backoff_max_s=r.float_("backoff_max_s", d.backoff_max_s, minimum=0.0),
-        stable_after_s=r.float_("stable_after_s", d.stable_after_s, minimum=0.0),
-        stop_grace_s=r.float_("stop_grace_s", d.stop_grace_s, minimum=0.0),
+        health_timeout_s=r.number("health_timeout_s", d.health_timeout_s, minimum=0.1),
+        backoff_initial_s=r.number("backoff_initial_s", d.backoff_initial_s, minimum=0.0),
+        backoff_max_s=r.number("backoff_max_s", d.backoff_max_s, minimum=0.0),
+        stable_after_s=r.number("stable_after_s", d.stable_after_s, minimum=0.0),
+        stop_grace_s=r.number("stop_grace_s", d.stop_grace_s, minimum=0.0),
     )
     r.reject_unknown()
     return value
+
+
+def _named_sections(r: MappingReader, key: str, *, required: bool = False) -> list[tuple[str, MappingReader]]:
+    """``servers`` and ``specialists``: a mapping of names, each to its own settings."""
+    value = r.optional(key)
+    if not value and required:
+        raise BackendSpecError(f"{r.where(key)}: required; add at least one, see examples/backend.yaml")
+    if value is None:
+        return []
+    if not isinstance(value, Mapping):
+        raise BackendSpecError(f"{r.where(key)}: must map names to settings, see examples/backend.yaml")
+    return [(str(name), r.child(body, f"{r.prefix}{key}.{name}.")) for name, body in value.items()]
 
 
 def _check_ports(spec: BackendSpec) -> None:
@@ -403,120 +410,3 @@ def _check_ports(spec: BackendSpec) -> None:
                     f"(a server with replicas uses port..port+replicas+1); pick another port"
                 )
             owner[key] = server.name
-
-
-class _Reader:
-    """Typed reads from one mapping, remembering the keys read so the rest can be rejected by name."""
-
-    def __init__(self, raw: Any, source: str, prefix: str) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            raise BackendSpecError(f"{source}: {prefix.rstrip('.') or '<top>'}: must be a mapping of keys")
-        self.raw: Mapping[str, Any] = raw
-        self.source = source
-        self.prefix = prefix
-        self.seen: set[str] = set()
-
-    def where(self, key: str) -> str:
-        return f"{self.source}: {self.prefix}{key}"
-
-    def where_self(self) -> str:
-        return f"{self.source}: {self.prefix.rstrip('.')}"
-
-    def _get(self, key: str, default: Any) -> Any:
-        self.seen.add(key)
-        value = self.raw.get(key, default)
-        if value is None and default is None:
-            raise BackendSpecError(f"{self.where(key)}: required key is missing; add it")
-        return value
-
-    def section(self, key: str) -> _Reader:
-        self.seen.add(key)
-        return _Reader(self.raw.get(key), self.source, f"{self.prefix}{key}.")
-
-    def named_sections(self, key: str, *, required: bool = False) -> list[tuple[str, _Reader]]:
-        self.seen.add(key)
-        value = self.raw.get(key)
-        if not value and required:
-            raise BackendSpecError(
-                f"{self.where(key)}: required; add at least one, see examples/backend.yaml"
-            )
-        if value is None:
-            return []
-        if not isinstance(value, Mapping):
-            raise BackendSpecError(
-                f"{self.where(key)}: must map names to settings, see examples/backend.yaml"
-            )
-        return [
-            (str(name), _Reader(body, self.source, f"{self.prefix}{key}.{name}."))
-            for name, body in value.items()
-        ]
-
-    def str_(self, key: str, default: str | None) -> str:
-        value = self._get(key, default)
-        if not isinstance(value, str) or not value:
-            raise BackendSpecError(f"{self.where(key)}: {value!r} must be a non-empty string")
-        return value
-
-    def optional_str(self, key: str) -> str | None:
-        self.seen.add(key)
-        value = self.raw.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
-            raise BackendSpecError(f"{self.where(key)}: {value!r} must be a non-empty string")
-        return value
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.str_(key, default)
-        if value not in choices:
-            raise BackendSpecError(f"{self.where(key)}: {value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def int_(self, key: str, default: int | None, *, minimum: int, maximum: int | None = None) -> int:
-        value = self._get(key, default)
-        bad = isinstance(value, bool) or not isinstance(value, int) or value < minimum
-        if bad or (maximum is not None and value > maximum):
-            limit = f" and <= {maximum}" if maximum is not None else ""
-            raise BackendSpecError(f"{self.where(key)}: {value!r} must be a whole number >= {minimum}{limit}")
-        return int(value)
-
-    def optional_int(self, key: str, *, minimum: int) -> int | None:
-        if self.raw.get(key) is None:
-            self.seen.add(key)
-            return None
-        return self.int_(key, None, minimum=minimum)
-
-    def float_(self, key: str, default: float, *, minimum: float) -> float:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise BackendSpecError(f"{self.where(key)}: {value!r} must be a number >= {minimum}")
-        return float(value)
-
-    def fraction(self, key: str) -> float | None:
-        self.seen.add(key)
-        value = self.raw.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            raise BackendSpecError(
-                f"{self.where(key)}: {value!r} must be a fraction between 0 and 1, e.g. 0.85"
-            )
-        return float(value)
-
-    def str_list(self, key: str) -> tuple[str, ...]:
-        self.seen.add(key)
-        value = self.raw.get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
-            raise BackendSpecError(f"{self.where(key)}: must be a list of strings, e.g. [--log-level, info]")
-        return tuple(str(v) for v in value)
-
-    def reject_unknown(self) -> None:
-        unknown = sorted(set(map(str, self.raw)) - self.seen)
-        if unknown:
-            raise BackendSpecError(
-                f"{self.where(unknown[0])}: unknown key; remove it or check the spelling (see docs/backend.md)"
-            )

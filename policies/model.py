@@ -9,16 +9,15 @@ each stage needs before it may advance (pairs and time), the gates that must PAS
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from evaluator.metrics import METRICS as EVALUATOR_METRICS
 from evaluator.verdict import GateSpec
+from proxy.mapping_reader import MappingReader, ReadRules, read_yaml
 
 DEFAULT_POLICY = "default.yaml"
 
@@ -31,6 +30,11 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 class PolicyError(Exception):
     """A policy problem; the message is one line: file, key, what is wrong and the fix."""
+
+
+_RULES = ReadRules(
+    PolicyError, unknown_hint="(see policies/default.yaml)", mapping_hint="; see policies/default.yaml"
+)
 
 
 @dataclass(frozen=True)
@@ -131,22 +135,15 @@ def load_policy(path: Path | str | None = None) -> Policy:
     if path is None:
         return parse_policy(yaml.safe_load(default_policy_text()), source=f"<shipped {DEFAULT_POLICY}>")
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PolicyError(
-            f"{path}: no such policy file; fix the path or drop it to use the shipped default"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML ({exc}); fix the syntax") from None
-    return parse_policy(raw, source=str(path))
+    missing = "no such policy file; fix the path or drop it to use the shipped default"
+    return parse_policy(read_yaml(path, PolicyError, missing=missing), source=str(path))
 
 
 def parse_policy(raw: object, *, source: str = "<policy>") -> Policy:
-    top = _Keys(raw, source, "")
+    top = MappingReader(raw, source, _RULES)
     default_gates = _gates(top, "gates", top.optional("gates"), required=False)
     stages = _stages(top, default_gates)
-    rollback = _rollback(_Keys(top.take("rollback", {}), source, "rollback."))
+    rollback = _rollback(top.section("rollback"))
     ignore_idle = top.flag("ignore_idle_gates", True)
     top.reject_unknown()
     policy = Policy(source=source, stages=stages, rollback=rollback, ignore_idle_gates=ignore_idle)
@@ -158,15 +155,15 @@ def parse_policy(raw: object, *, source: str = "<policy>") -> Policy:
     return policy
 
 
-def _stages(top: _Keys, default_gates: tuple[GateSpec, ...]) -> tuple[Stage, ...]:
-    items = top.take("stages", None)
+def _stages(top: MappingReader, default_gates: tuple[GateSpec, ...]) -> tuple[Stage, ...]:
+    items = top.get("stages", None)
     if not isinstance(items, list) or not items:
         raise PolicyError(
             f"{top.where('stages')}: must be a list of stages, e.g. [{{percent: 10, min_pairs: 200}}]"
         )
     stages: list[Stage] = []
     for i, item in enumerate(items):
-        stage = _stage(_Keys(item, top.source, f"stages[{i}]."), default_gates)
+        stage = _stage(top.child(item, f"stages[{i}]."), default_gates)
         if stages and stage.percent <= stages[-1].percent:
             raise PolicyError(
                 f"{top.source}: stages[{i}].percent: {stage.percent:g} is not above the previous stage's "
@@ -176,22 +173,22 @@ def _stages(top: _Keys, default_gates: tuple[GateSpec, ...]) -> tuple[Stage, ...
     return tuple(stages)
 
 
-def _stage(keys: _Keys, default_gates: tuple[GateSpec, ...]) -> Stage:
-    percent = keys.number("percent", None, low=0.0, high=100.0)
+def _stage(keys: MappingReader, default_gates: tuple[GateSpec, ...]) -> Stage:
+    percent = keys.number("percent", None, minimum=0, maximum=100)
     if percent <= 0:
         raise PolicyError(f"{keys.where('percent')}: must be above 0; a stage at 0% sends nothing")
     gates_raw = keys.optional("gates")
     stage = Stage(
         percent=percent,
-        min_pairs=keys.whole("min_pairs", 0),
-        min_duration_s=keys.duration("min_duration", 0.0),
+        min_pairs=keys.whole("min_pairs", 0, minimum=0),
+        min_duration_s=keys.parsed("min_duration", 0.0, parse_duration),
         gates=default_gates if gates_raw is None else _gates(keys, "gates", gates_raw, required=True),
     )
     keys.reject_unknown()
     return stage
 
 
-def _gates(parent: _Keys, key: str, items: object, *, required: bool) -> tuple[GateSpec, ...]:
+def _gates(parent: MappingReader, key: str, items: object, *, required: bool) -> tuple[GateSpec, ...]:
     parent.seen.add(key)
     if items is None and not required:
         return ()
@@ -199,24 +196,21 @@ def _gates(parent: _Keys, key: str, items: object, *, required: bool) -> tuple[G
         raise PolicyError(
             f"{parent.where(key)}: must be a list of gates, e.g. [{{task: classify, metric: agreement}}]"
         )
-    return tuple(
-        _gate(_Keys(item, parent.source, f"{parent.prefix}{key}[{i}].")) for i, item in enumerate(items)
-    )
+    return tuple(_gate(parent.child(item, f"{parent.prefix}{key}[{i}].")) for i, item in enumerate(items))
 
 
-def _gate(keys: _Keys) -> GateSpec:
+def _gate(keys: MappingReader) -> GateSpec:
     metric = keys.text("metric", None)
     if metric not in METRICS:
         raise PolicyError(
             f"{keys.where('metric')}: unknown metric {metric!r}; use one of {', '.join(sorted(METRICS))}"
         )
-    limit = keys.optional("limit")
     gate = GateSpec(
         task=keys.text("task", "*"),
         metric=metric,
-        margin=keys.number("margin", 0.0, low=0.0),
-        alpha=keys.number("alpha", 0.05, low=0.0, high=1.0),
-        limit=None if limit is None else keys.number("limit", None, low=0.0),
+        margin=keys.number("margin", 0.0, minimum=0),
+        alpha=keys.number("alpha", 0.05, minimum=0, maximum=1),
+        limit=keys.optional_number("limit", minimum=0),
     )
     if not 0 < gate.alpha < 1:
         raise PolicyError(f"{keys.where('alpha')}: {gate.alpha:g} must be between 0 and 1, e.g. 0.05")
@@ -224,84 +218,12 @@ def _gate(keys: _Keys) -> GateSpec:
     return gate
 
 
-def _rollback(keys: _Keys) -> RollbackRules:
-    error_rate = keys.optional("max_error_rate")
-    p95 = keys.optional("max_p95_latency_ms")
+def _rollback(keys: MappingReader) -> RollbackRules:
     rules = RollbackRules(
         on_gate_fail=keys.flag("on_gate_fail", True),
         on_circuit_open=keys.flag("on_circuit_open", True),
-        max_error_rate=None if error_rate is None else keys.number("max_error_rate", None, low=0.0, high=1.0),
-        max_p95_latency_ms=None if p95 is None else keys.number("max_p95_latency_ms", None, low=0.0),
+        max_error_rate=keys.optional_number("max_error_rate", minimum=0, maximum=1),
+        max_p95_latency_ms=keys.optional_number("max_p95_latency_ms", minimum=0),
     )
     keys.reject_unknown()
     return rules
-
-
-class _Keys:
-    """Typed reads from one mapping; remembers the keys read so the others can be rejected."""
-
-    def __init__(self, raw: object, source: str, prefix: str) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            where = prefix.rstrip(".") or "<top>"
-            raise PolicyError(f"{source}: {where}: must be a mapping of keys; see policies/default.yaml")
-        self.raw: Mapping[str, Any] = raw
-        self.source = source
-        self.prefix = prefix
-        self.seen: set[str] = set()
-
-    def where(self, key: str) -> str:
-        return f"{self.source}: {self.prefix}{key}"
-
-    def take(self, key: str, default: Any) -> Any:
-        self.seen.add(key)
-        value = self.raw.get(key, default)
-        if value is None and default is None and key not in self.raw:
-            raise PolicyError(f"{self.where(key)}: required key is missing; add it")
-        return value
-
-    def optional(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.raw.get(key)
-
-    def number(self, key: str, default: float | None, *, low: float, high: float | None = None) -> float:
-        value = self.take(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
-            raise PolicyError(f"{self.where(key)}: {value!r} must be a number >= {low:g}")
-        if high is not None and value > high:
-            raise PolicyError(f"{self.where(key)}: {value!r} must be at most {high:g}")
-        return float(value)
-
-    def whole(self, key: str, default: int) -> int:
-        value = self.take(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise PolicyError(f"{self.where(key)}: {value!r} must be a whole number >= 0")
-        return value
-
-    def duration(self, key: str, default: float) -> float:
-        value = self.take(key, default)
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise PolicyError(f"{self.where(key)}: {exc}") from None
-
-    def text(self, key: str, default: str | None) -> str:
-        value = self.take(key, default)
-        if not isinstance(value, str) or not value:
-            raise PolicyError(f"{self.where(key)}: {value!r} must be a non-empty string")
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.take(key, default)
-        if not isinstance(value, bool):
-            raise PolicyError(f"{self.where(key)}: {value!r} must be true or false")
-        return value
-
-    def reject_unknown(self) -> None:
-        unknown = sorted(set(self.raw) - self.seen, key=str)
-        if unknown:
-            raise PolicyError(
-                f"{self.where(str(unknown[0]))}: unknown key; remove it or check the spelling "
-                "(see policies/default.yaml)"
-            )

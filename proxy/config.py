@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from proxy.mapping_reader import MappingReader, ReadRules, read_yaml
 from proxy.store import StoreError, parse_store_url
 
 ENV_PREFIX = "ALVEARE_"
@@ -22,6 +21,9 @@ ENV_PREFIX = "ALVEARE_"
 
 class ConfigError(Exception):
     """A configuration problem; the message is one line: where, what, and the fix."""
+
+
+_RULES = ReadRules(ConfigError, unknown_hint="(see `alveare-migrate init`)")
 
 
 @dataclass(frozen=True)
@@ -207,12 +209,7 @@ def load_config(
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file; create one with `alveare-migrate init`") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc}); fix the syntax") from None
+    data = read_yaml(path, ConfigError, missing="no such file; create one with `alveare-migrate init`")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -240,24 +237,24 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
 
 def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
     """Validate a mapping (from YAML) into a :class:`Config`; every error names ``source`` and the key."""
-    reader = _Reader(raw, source, "")
+    reader = MappingReader(raw, source, _RULES)
     config = Config(
         source=source,
-        listen=reader.get_str("listen", Config.listen),
-        admin_listen=reader.get_str("admin_listen", Config.admin_listen),
-        store=reader.get_str("store", Config.store),
+        listen=reader.text("listen", Config.listen),
+        admin_listen=reader.text("admin_listen", Config.admin_listen),
+        store=reader.text("store", Config.store),
         incumbent=_upstream(reader.section("incumbent"), Config.incumbent),
         candidate=_upstream(reader.section("candidate"), Config.candidate),
         models=reader.str_map("models"),
         specialists=reader.str_map("specialists"),
-        salt=reader.get_str("salt", Config.salt),
+        salt=reader.text("salt", Config.salt),
         mirror=_mirror(reader.section("mirror")),
         failover=_failover(reader.section("failover")),
         record=_record(reader.section("record")),
         limits=_limits(reader.section("limits")),
-        max_body_bytes=reader.get_int("max_body_bytes", Config.max_body_bytes, minimum=1024),
-        rollout_poll_s=reader.get_float("rollout_poll_s", Config.rollout_poll_s, minimum=0.05),
-        policy=reader.optional_str("policy"),
+        max_body_bytes=reader.whole("max_body_bytes", Config.max_body_bytes, minimum=1024),
+        rollout_poll_s=reader.number("rollout_poll_s", Config.rollout_poll_s, minimum=0.05),
+        policy=reader.str_or_none("policy"),
         pricing=_pricing(reader.section("pricing")),
         candidate_cost=_candidate_cost(reader.section("candidate_cost")),
         evaluation=_evaluation(reader.section("evaluation")),
@@ -281,24 +278,23 @@ def _check_cross_fields(config: Config) -> None:
             )
 
 
-def _upstream(reader: _Reader, default: Upstream) -> Upstream:
-    url = reader.get_str("url", default.url)
+def _upstream(reader: MappingReader, default: Upstream) -> Upstream:
+    url = reader.text("url", default.url)
     if not url.startswith(("http://", "https://")):
         raise ConfigError(
             f"{reader.where('url')}: {url!r} is not an http(s) URL; write e.g. http://127.0.0.1:30000"
         )
     upstream = Upstream(
         url=url.rstrip("/"),
-        key_env=reader.optional_str("key_env", default.key_env),
-        timeout_s=reader.get_float("timeout_s", default.timeout_s, minimum=0.01),
+        key_env=reader.str_or_none("key_env", default.key_env),
+        timeout_s=reader.number("timeout_s", default.timeout_s, minimum=0.01),
     )
     reader.reject_unknown()
     return upstream
 
 
-def _mirror(reader: _Reader) -> Mirror:
-    rate_raw = reader.raw.get("rate", 0.0)
-    reader.seen.add("rate")
+def _mirror(reader: MappingReader) -> Mirror:
+    rate_raw = reader.get("rate", 0.0)
     try:
         rate = parse_rate(rate_raw)
     except (TypeError, ValueError):
@@ -307,73 +303,72 @@ def _mirror(reader: _Reader) -> Mirror:
         ) from None
     mirror = Mirror(
         rate=rate,
-        concurrency=reader.get_int("concurrency", Mirror.concurrency, minimum=1),
-        timeout_s=reader.get_float("timeout_s", Mirror.timeout_s, minimum=0.01),
+        concurrency=reader.whole("concurrency", Mirror.concurrency, minimum=1),
+        timeout_s=reader.number("timeout_s", Mirror.timeout_s, minimum=0.01),
     )
     reader.reject_unknown()
     return mirror
 
 
-def _failover(reader: _Reader) -> Failover:
+def _failover(reader: MappingReader) -> Failover:
     failover = Failover(
-        first_byte_timeout_s=reader.get_float(
+        first_byte_timeout_s=reader.number(
             "first_byte_timeout_s", Failover.first_byte_timeout_s, minimum=0.01
         ),
-        connect_timeout_s=reader.get_float("connect_timeout_s", Failover.connect_timeout_s, minimum=0.01),
-        circuit_failures=reader.get_int("circuit_failures", Failover.circuit_failures, minimum=1),
-        circuit_reset_s=reader.get_float("circuit_reset_s", Failover.circuit_reset_s, minimum=0.01),
+        connect_timeout_s=reader.number("connect_timeout_s", Failover.connect_timeout_s, minimum=0.01),
+        circuit_failures=reader.whole("circuit_failures", Failover.circuit_failures, minimum=1),
+        circuit_reset_s=reader.number("circuit_reset_s", Failover.circuit_reset_s, minimum=0.01),
     )
     reader.reject_unknown()
     return failover
 
 
-def _record(reader: _Reader) -> Record:
+def _record(reader: MappingReader) -> Record:
     record = Record(
-        queue_size=reader.get_int("queue_size", Record.queue_size, minimum=1),
-        batch_size=reader.get_int("batch_size", Record.batch_size, minimum=1),
-        flush_interval_s=reader.get_float("flush_interval_s", Record.flush_interval_s, minimum=0.001),
-        redact_pii=reader.get_bool("redact_pii", Record.redact_pii),
+        queue_size=reader.whole("queue_size", Record.queue_size, minimum=1),
+        batch_size=reader.whole("batch_size", Record.batch_size, minimum=1),
+        flush_interval_s=reader.number("flush_interval_s", Record.flush_interval_s, minimum=0.001),
+        redact_pii=reader.flag("redact_pii", Record.redact_pii),
     )
     reader.reject_unknown()
     return record
 
 
-def _limits(reader: _Reader) -> Limits:
+def _limits(reader: MappingReader) -> Limits:
     limits = Limits(
-        rpm=reader.get_int("rpm", Limits.rpm, minimum=1), tpm=reader.get_int("tpm", Limits.tpm, minimum=1)
+        rpm=reader.whole("rpm", Limits.rpm, minimum=1), tpm=reader.whole("tpm", Limits.tpm, minimum=1)
     )
     reader.reject_unknown()
     return limits
 
 
-def _pricing(reader: _Reader) -> dict[str, Price]:
+def _pricing(reader: MappingReader) -> dict[str, Price]:
     prices: dict[str, Price] = {}
     for model in list(reader.raw):
         entry = reader.section(model)
         prices[model] = Price(
-            input_per_1m=entry.get_float("input", None, minimum=0.0),
-            output_per_1m=entry.get_float("output", None, minimum=0.0),
+            input_per_1m=entry.number("input", None, minimum=0.0),
+            output_per_1m=entry.number("output", None, minimum=0.0),
         )
         entry.reject_unknown()
     return prices
 
 
-def _candidate_cost(reader: _Reader) -> CandidateCost:
+def _candidate_cost(reader: MappingReader) -> CandidateCost:
     cost = CandidateCost(
-        usd_per_gpu_hour=reader.optional_float("usd_per_gpu_hour"),
-        gpus=reader.get_int("gpus", 1, minimum=1),
-        flat_monthly_usd=reader.optional_float("flat_monthly_usd"),
+        usd_per_gpu_hour=reader.optional_number("usd_per_gpu_hour", minimum=0.0),
+        gpus=reader.whole("gpus", 1, minimum=1),
+        flat_monthly_usd=reader.optional_number("flat_monthly_usd", minimum=0.0),
     )
     reader.reject_unknown()
     return cost
 
 
-def _evaluation(reader: _Reader) -> EvaluationSettings:
+def _evaluation(reader: MappingReader) -> EvaluationSettings:
     critical: dict[str, tuple[str, ...]] = {}
     fields_reader = reader.section("critical_fields")
     for task in list(fields_reader.raw):
-        value = fields_reader.raw[task]
-        fields_reader.seen.add(task)
+        value = fields_reader.optional(task)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(
                 f"{fields_reader.where(task)}: must be a list of field names, e.g. [order_id, amount]"
@@ -383,91 +378,10 @@ def _evaluation(reader: _Reader) -> EvaluationSettings:
     judge = None
     if judge_reader.raw:
         judge = JudgeSettings(
-            url=judge_reader.get_str("url", None),
-            model=judge_reader.get_str("model", None),
-            key_env=judge_reader.optional_str("key_env"),
+            url=judge_reader.text("url", None),
+            model=judge_reader.text("model", None),
+            key_env=judge_reader.str_or_none("key_env"),
         )
         judge_reader.reject_unknown()
     reader.reject_unknown()
     return EvaluationSettings(critical_fields=critical, judge=judge)
-
-
-class _Reader:
-    """Typed reads from one mapping, remembering which keys were read so the rest can be rejected."""
-
-    def __init__(self, raw: Any, source: str, prefix: str) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{source}: {prefix.rstrip('.') or '<top>'}: must be a mapping of keys")
-        self.raw: Mapping[str, Any] = raw
-        self.source = source
-        self.prefix = prefix
-        self.seen: set[str] = set()
-
-    def where(self, key: str) -> str:
-        return f"{self.source}: {self.prefix}{key}"
-
-    def _get(self, key: str, default: Any) -> Any:
-        self.seen.add(key)
-        value = self.raw.get(key, default)
-        if value is None and default is None and key not in self.raw:
-            raise ConfigError(f"{self.where(key)}: required key is missing; add it")
-        return value
-
-    def section(self, key: str) -> _Reader:
-        self.seen.add(key)
-        return _Reader(self.raw.get(key), self.source, f"{self.prefix}{key}.")
-
-    def get_str(self, key: str, default: str | None) -> str:
-        value = self._get(key, default)
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{self.where(key)}: {value!r} must be a non-empty string")
-        return value
-
-    def optional_str(self, key: str, default: str | None = None) -> str | None:
-        self.seen.add(key)
-        value = self.raw.get(key, default)
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{self.where(key)}: {value!r} must be a string")
-        return value or None
-
-    def get_float(self, key: str, default: float | None, *, minimum: float) -> float:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise ConfigError(f"{self.where(key)}: {value!r} must be a number >= {minimum}")
-        return float(value)
-
-    def optional_float(self, key: str) -> float | None:
-        if self.raw.get(key) is None:
-            self.seen.add(key)
-            return None
-        return self.get_float(key, None, minimum=0.0)
-
-    def get_int(self, key: str, default: int, *, minimum: int) -> int:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{self.where(key)}: {value!r} must be a whole number >= {minimum}")
-        return value
-
-    def get_bool(self, key: str, default: bool) -> bool:
-        value = self._get(key, default)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{self.where(key)}: {value!r} must be true or false")
-        return value
-
-    def str_map(self, key: str) -> dict[str, str]:
-        self.seen.add(key)
-        value = self.raw.get(key) or {}
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
-        ):
-            raise ConfigError(f"{self.where(key)}: must map names to names, e.g. gpt-4o-mini: classify")
-        return dict(value)
-
-    def reject_unknown(self) -> None:
-        unknown = sorted(set(self.raw) - self.seen)
-        if unknown:
-            raise ConfigError(
-                f"{self.where(unknown[0])}: unknown key; remove it or check the spelling (see `alveare-migrate init`)"
-            )

@@ -39,9 +39,8 @@ class Failover:
         self.master = master
         self.current: dict[str, http.HTTPFlow] = {}  # client connection id -> its candidate flow in flight
         self.relays: dict[str, FlowInfo] = {}
-        self.readers: dict[
-            str, FailoverReader
-        ] = {}  # client connection id -> its candidate connection's reader
+        # client connection id -> the reader of its connection to the candidate
+        self.readers: dict[str, FailoverReader] = {}
         self.responder: asyncio.Server | None = None
 
     async def running(self) -> None:

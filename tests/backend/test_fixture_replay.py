@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import openai
 import pytest
-import yaml
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from tests.cassettes import Interaction, chat_interactions, sse_events
 from tests.openapi_schema import errors as schema_errors
-from tests.shared_paths import FIXTURES
 
 RIGHT_KEY = "sk-sim-right-key-0001"
 WRONG_KEY = "sk-wrong-key-for-the-sim"
@@ -29,65 +27,7 @@ WRONG_KEY = "sk-wrong-key-for-the-sim"
 NEWER_KEYS = frozenset({"service_tier", "obfuscation", "annotations", "refusal"})
 # Recorded 400s that depend on one retired model's rules: replayed with the sim's forced-status header.
 FORCED = {"test_openai_o1_mini_system_role[developer].yaml": {"x-sim-fail": "400"}}
-
-
-@dataclass(frozen=True)
-class Exchange:
-    name: str
-    request: dict[str, Any]
-    status: int
-    body: Any  # the parsed JSON body, or the list of SSE event objects of a stream
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.request.get("stream"))
-
-
-def _text(part: dict[str, Any]) -> str | dict[str, Any]:
-    body = part.get("body")
-    if isinstance(body, dict) and "string" in body:
-        return str(body["string"])
-    if isinstance(body, str):
-        return body
-    if "content" in part:
-        return str(part["content"])
-    parsed: dict[str, Any] = part["parsed_body"]
-    return parsed
-
-
-def sse_events(text: str) -> list[dict[str, Any]]:
-    events = []
-    for block in text.split("\n\n"):
-        for line in block.splitlines():
-            if line.startswith("data: ") and line != "data: [DONE]":
-                events.append(json.loads(line.removeprefix("data: ")))
-    return events
-
-
-def load_exchanges() -> list[Exchange]:
-    found = []
-    for path in sorted(FIXTURES.rglob("*.yaml")):
-        cassette = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for number, interaction in enumerate(cassette["interactions"]):
-            request, response = interaction["request"], interaction["response"]
-            if not request["uri"].endswith("/v1/chat/completions"):
-                continue
-            raw_request = _text(request)
-            body = json.loads(raw_request) if isinstance(raw_request, str) else raw_request
-            status = response["status"]["code"] if "status" in response else response["status_code"]
-            raw = _text(response)
-            parsed = (
-                raw
-                if not isinstance(raw, str)
-                else sse_events(raw)
-                if body.get("stream")
-                else json.loads(raw)
-            )
-            found.append(Exchange(f"{path.parent.name}/{path.name}#{number}", body, int(status), parsed))
-    return found
-
-
-EXCHANGES = load_exchanges()
+EXCHANGES = chat_interactions()
 
 
 def test_fixture_set_is_what_we_expect() -> None:
@@ -188,40 +128,41 @@ def sims(sim_process: Callable[..., str]) -> dict[str, str]:
     return {"open": sim_process("openai"), "keyed": sim_process("openai", require_key=RIGHT_KEY)}
 
 
-def _target(exchange: Exchange, sims: dict[str, str]) -> tuple[str, str, dict[str, str]]:
+def _target(exchange: Interaction, sims: dict[str, str]) -> tuple[str, str, dict[str, str]]:
     if exchange.status == 401:
         return sims["keyed"], WRONG_KEY, {}
     return sims["open"], "sk-test", FORCED.get(exchange.name.split("/")[1].split("#")[0], {})
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES, ids=[e.name for e in EXCHANGES])
-def test_sdk_reads_sim_like_recording(exchange: Exchange, sims: dict[str, str]) -> None:
+def test_sdk_reads_sim_like_recording(exchange: Interaction, sims: dict[str, str]) -> None:
     url, key, headers = _target(exchange, sims)
     with openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0) as client:
         if exchange.status >= 400:
             with pytest.raises(openai.APIStatusError) as raised:
                 client.chat.completions.create(**exchange.request, extra_headers=headers)
             assert raised.value.status_code == exchange.status
-            assert_same_shape(raised.value.body, exchange.body["error"])
+            assert_same_shape(raised.value.body, exchange.response["error"])
             assert raised.value.request_id is not None and raised.value.request_id.startswith("req_")
         elif exchange.stream:
             chunks = [
                 c.model_dump(exclude_unset=True) for c in client.chat.completions.create(**exchange.request)
             ]
             recorded_chunks = [
-                ChatCompletionChunk.model_validate(e).model_dump(exclude_unset=True) for e in exchange.body
+                ChatCompletionChunk.model_validate(e).model_dump(exclude_unset=True)
+                for e in exchange.response
             ]
             assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
             assert_same_stream(chunks, recorded_chunks)
         else:
             completion = client.chat.completions.create(**exchange.request)
-            recorded = ChatCompletion.model_validate(exchange.body).model_dump(exclude_unset=True)
+            recorded = ChatCompletion.model_validate(exchange.response).model_dump(exclude_unset=True)
             assert completion.object == "chat.completion"
             assert_same_shape(completion.model_dump(exclude_unset=True), recorded)
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES, ids=[e.name for e in EXCHANGES])
-def test_sim_bodies_match_openapi_schemas(exchange: Exchange, sims: dict[str, str]) -> None:
+def test_sim_bodies_match_openapi_schemas(exchange: Interaction, sims: dict[str, str]) -> None:
     url, key, headers = _target(exchange, sims)
     headers = {"authorization": f"Bearer {key}", **headers}
     response = httpx.post(url + "/v1/chat/completions", json=exchange.request, headers=headers, timeout=10)
@@ -240,21 +181,21 @@ def test_sim_bodies_match_openapi_schemas(exchange: Exchange, sims: dict[str, st
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES, ids=[e.name for e in EXCHANGES])
-def test_recordings_themselves_pass_the_schema_helper(exchange: Exchange) -> None:
+def test_recordings_themselves_pass_the_schema_helper(exchange: Interaction) -> None:
     """The validator is only a fair judge if OpenAI's own recorded bodies pass it."""
     if exchange.status >= 400:
-        assert schema_errors("ErrorResponse", exchange.body) == []
+        assert schema_errors("ErrorResponse", exchange.response) == []
     elif exchange.stream:
-        for chunk in exchange.body:
+        for chunk in exchange.response:
             assert schema_errors("CreateChatCompletionStreamResponse", chunk) == []
     else:
-        assert schema_errors("CreateChatCompletionResponse", exchange.body) == []
+        assert schema_errors("CreateChatCompletionResponse", exchange.response) == []
 
 
 def test_not_found_message_is_the_recorded_one(sims: dict[str, str]) -> None:
     recorded = next(e for e in EXCHANGES if e.status == 404)
     response = httpx.post(sims["open"] + "/v1/chat/completions", json=recorded.request, timeout=10)
-    assert response.json() == recorded.body
+    assert response.json() == recorded.response
 
 
 def test_wrong_key_message_is_openais(sims: dict[str, str]) -> None:

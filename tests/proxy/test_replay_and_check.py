@@ -3,74 +3,20 @@ checker (`alveare-migrate check`) passing against the proxy with an SGLang-flavo
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from backend.conformance import run_checks
 from proxy.keys import KeyStore
-from tests.shared_paths import FIXTURES
+from tests.cassettes import Interaction, chat_interactions
 
 REPLAY_HEADER = "x-replay"
-
-
-@dataclass(frozen=True)
-class Recorded:
-    name: str
-    request: bytes
-    status: int
-    content_type: str
-    body: bytes
-
-
-def _text(part: dict[str, Any]) -> str:
-    body = part.get("body")
-    if isinstance(body, dict) and "string" in body:
-        return str(body["string"])
-    if isinstance(body, str):
-        return body
-    if "content" in part:
-        return str(part["content"])
-    return json.dumps(part.get("parsed_body"))
-
-
-def _header(headers: dict[str, Any], name: str) -> str:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return str(value[0] if isinstance(value, list) else value)
-    return "application/json"
-
-
-def recorded_exchanges() -> list[Recorded]:
-    found = []
-    for path in sorted(FIXTURES.rglob("*.yaml")):
-        cassette = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for number, interaction in enumerate(cassette["interactions"]):
-            request, response = interaction["request"], interaction["response"]
-            if not request["uri"].endswith("/v1/chat/completions"):
-                continue
-            status = response["status"]["code"] if "status" in response else response["status_code"]
-            content_type = _header(response.get("headers") or {}, "content-type")
-            found.append(
-                Recorded(
-                    f"{path.parent.name}/{path.name}#{number}",
-                    _text(request).encode(),
-                    int(status),
-                    content_type,
-                    _text(response).encode(),
-                )
-            )
-    return found
-
-
-EXCHANGES = recorded_exchanges()
+EXCHANGES = chat_interactions()
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +32,10 @@ def replay_upstream() -> Iterator[str]:
             exchange = by_name[self.headers[REPLAY_HEADER]]
             self.send_response(exchange.status)
             self.send_header("content-type", exchange.content_type)
-            self.send_header("content-length", str(len(exchange.body)))
+            body = exchange.raw_response.encode()
+            self.send_header("content-length", str(len(body)))
             self.end_headers()
-            self.wfile.write(exchange.body)
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -108,12 +55,12 @@ def test_every_recorded_exchange_is_loaded() -> None:
 
 @pytest.mark.parametrize("exchange", EXCHANGES, ids=lambda e: e.name)
 def test_recorded_answer_reaches_the_client_byte_for_byte(
-    proxy_factory: Any, replay_upstream: str, exchange: Recorded
+    proxy_factory: Any, replay_upstream: str, exchange: Interaction
 ) -> None:
     proxy = proxy_factory(replay_upstream, "http://127.0.0.1:9", percent=0)
     response = httpx.post(
         proxy.url + "/v1/chat/completions",
-        content=exchange.request,
+        content=exchange.raw_request.encode(),
         headers={
             "content-type": "application/json",
             "authorization": "Bearer sk-x",
@@ -121,7 +68,7 @@ def test_recorded_answer_reaches_the_client_byte_for_byte(
         },
     )
     assert response.status_code == exchange.status
-    assert response.content == exchange.body
+    assert response.content == exchange.raw_response.encode()
     assert response.headers["content-type"] == exchange.content_type
 
 
