@@ -70,22 +70,18 @@ def new_completion_id() -> str:
 
 
 def format_reset(seconds: float) -> str:
-    """A reset duration the way OpenAI writes it in ``x-ratelimit-reset-*``: ``11ms``, ``1s``, ``8.64s``, ``6m0s``.
-
-    Under a second: whole milliseconds. Under a minute: seconds with up to two decimals, trailing zeros dropped.
-    From a minute: ``<m>m<s>s`` (Go's duration style), hours as ``<h>h<m>m<s>s``.
-    """
-    if seconds < 0:
-        seconds = 0.0
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    if seconds < 60:
-        text = f"{seconds:.2f}".rstrip("0").rstrip(".")
-        return f"{text}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes}m{secs}s" if hours else f"{minutes}m{secs}s"
+    """A reset duration the way OpenAI writes it in ``x-ratelimit-reset-*`` (Go's duration style, as recorded:
+    ``6ms``, ``8.64s``, ``1m6.779s``, ``6m0s``): whole milliseconds (truncated) under a second, otherwise seconds
+    with up to three decimals after any whole minutes and hours."""
+    millis = max(0, int(seconds * 1000))
+    if millis < 1000:
+        return f"{millis}ms"
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
 def parse_reset(text: str) -> float:

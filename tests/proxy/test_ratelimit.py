@@ -35,7 +35,7 @@ def test_the_six_openai_headers_with_limits() -> None:
         "x-ratelimit-remaining-requests": "9999",
         "x-ratelimit-remaining-tokens": "199977",
         "x-ratelimit-reset-requests": "6ms",  # one request of 10,000/min comes back in 6 ms
-        "x-ratelimit-reset-tokens": "7ms",  # 23 tokens of 200,000/min: 6.9 ms
+        "x-ratelimit-reset-tokens": "6ms",  # 23 tokens of 200,000/min: 6.9 ms, truncated as in the recording
     }
 
 
