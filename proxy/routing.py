@@ -34,6 +34,3 @@ class ModelMap:
             return Target(self.specialists[mapped], mapped)
         task = next((name for name, model in self.specialists.items() if model == mapped), "")
         return Target(mapped, task)
-
-    def candidate_models(self) -> set[str]:
-        return {t.candidate_model for name in (*self.models, *self.specialists) if (t := self.resolve(name))}

@@ -38,7 +38,6 @@ class Leg:
     first_byte: float | None = None
     finished: float | None = None
     error: str | None = None
-    normalized: bool = False
 
     def latency_ms(self) -> float:
         end = self.finished if self.finished is not None else time.perf_counter()
@@ -117,7 +116,8 @@ class Runtime:
             "percent": self.percent,
             "requests": {"incumbent": c["requests.incumbent"], "candidate": c["requests.candidate"]},
             "pairs": {"incumbent": c["pairs.incumbent"], "candidate": c["pairs.candidate"]},
-            "passthrough": c["passthrough"],
+            "passthrough": c["requests.passthrough"],
+            "rate_limited": c["rate_limited"],
             "mirrored": c["mirrored"],
             "failovers": c["failovers"],
             "mirror_dropped": c["mirror_dropped"],

@@ -76,5 +76,3 @@ class Upstream:
         if info.key is not None:
             flow.request.headers.pop("authorization", None)
             flow.request.headers.update(incumbent_auth(self.runtime, info))
-        if info.split and info.raw_body and flow.request.raw_content != info.raw_body:
-            flow.request.content = info.raw_body

@@ -24,6 +24,3 @@ MAP = ModelMap(
 def test_resolve(requested: str, expected: Target | None) -> None:
     assert MAP.resolve(requested) == expected
 
-
-def test_candidate_models() -> None:
-    assert MAP.candidate_models() == {"qwen:classify", "qwen:summarise", "other-model"}
