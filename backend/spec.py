@@ -198,7 +198,7 @@ def _url_host(host: str) -> str:
 def load_spec(path: Path) -> BackendSpec:
     """Read and validate ``path``; relative adapter and model paths are relative to the file's folder."""
     missing = "no such file; copy examples/backend.yaml and edit it, or pass --file"
-    data = read_yaml(path, BackendSpecError, missing=missing, one_line=True)
+    data = read_yaml(path, BackendSpecError, missing=missing)
     return parse_spec(data, source=str(path), base_dir=path.resolve().parent)
 
 

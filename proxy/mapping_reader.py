@@ -15,17 +15,15 @@ from typing import Any, NoReturn
 import yaml
 
 
-def read_yaml(path: Path, error: type[Exception], *, missing: str, one_line: bool = False) -> Any:
-    """The file's YAML as plain data; a missing file or bad syntax raises ``error`` naming the file.
-
-    ``missing`` is the fix suggested for a missing file; ``one_line`` folds YAML's multi-line detail.
-    """
+def read_yaml(path: Path, error: type[Exception], *, missing: str) -> Any:
+    """The file's YAML as plain data; a missing file or bad syntax raises ``error`` naming the file, in one line
+    (YAML's multi-line detail is folded). ``missing`` is the fix suggested for a missing file."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: {missing}") from None
     except yaml.YAMLError as exc:
-        detail = str(exc).replace("\n", " ") if one_line else str(exc)
+        detail = " ".join(str(exc).split())
         raise error(f"{path}: not valid YAML ({detail}); fix the syntax") from None
 
 

@@ -28,6 +28,8 @@ def test_init_writes_a_config_the_proxy_accepts(tmp_path: Path) -> None:
         ("incumbent: {url: api.openai.com}\n", [], "incumbent.url: 'api.openai.com' is not an http(s) URL"),
         ("", ["--store", "mysql://x"], "store URL 'mysql://x' is not supported"),
         ("", ["--mirror", "150%"], "--mirror: rate '150%' is out of range"),
+        ("listen: [127.0.0.1\nmirror: {\n", [], "not valid YAML ("),
+        ("", ["--models", "gpt-4o-mini"], "--models: 'gpt-4o-mini' is not NAME=VALUE"),
     ],
 )
 def test_proxy_config_errors_are_one_line(
