@@ -30,7 +30,7 @@ class BadRecord:
 def read_pairs(
     store: Store, *, since: float | None = None, model: str | None = None
 ) -> Iterator[Pair | BadRecord]:
-    from proxy.store import _row_pair  # the store's own decoding, row by row
+    from proxy.store import pair_from_row
 
     clauses: list[str] = ["rowid > ?"]
     params: list[Any] = [0]
@@ -44,7 +44,7 @@ def read_pairs(
         if not rows:
             return
         for row in rows:
-            yield _decode(row, _row_pair)
+            yield _decode(row, pair_from_row)
         params[0] = rows[-1][0]
 
 

@@ -115,11 +115,13 @@ def store_judge(store: Store, policy: Policy, settings: SettingsLike | None = No
 
     def judge(stage: Stage, since: float) -> list[GateResult]:
         from evaluator import evaluate_gates
+        from evaluator.records import read_pairs
+        from proxy.pair import Pair
 
         gates = policy.gates_for(stage)
-        return evaluate_gates(
-            store.iter_pairs(since=since), gates, sequential=True, settings=settings, store=store
-        )
+        # read_pairs, not iter_pairs: one unreadable row (a hand-edited store) must not stop the controller
+        pairs = (p for p in read_pairs(store, since=since) if isinstance(p, Pair))
+        return evaluate_gates(pairs, gates, sequential=True, settings=settings, store=store)
 
     return judge
 

@@ -147,7 +147,7 @@ class Store:
         where, params = _pair_filter(since, task, model)
         cursor = self._conn().execute(f"SELECT * FROM pairs{where} ORDER BY ts", params)
         for row in cursor:
-            yield _row_pair(row)
+            yield pair_from_row(row)
 
     def count_pairs(
         self, *, since: float | None = None, task: str | None = None, model: str | None = None
@@ -233,7 +233,7 @@ def _pair_row(p: Pair) -> tuple[Any, ...]:
     )
 
 
-def _row_pair(row: tuple[Any, ...]) -> Pair:
+def pair_from_row(row: tuple[Any, ...]) -> Pair:
     return Pair(
         pair_id=row[0],
         ts=row[1],

@@ -23,4 +23,3 @@ MAP = ModelMap(
 )
 def test_resolve(requested: str, expected: Target | None) -> None:
     assert MAP.resolve(requested) == expected
-
