@@ -163,23 +163,21 @@ class FailoverReader:
             if self.replacement is not None:
                 return await self.replacement.get()
             info = self._candidate_flow()
-            if info is self.answering and info is not None:
-                return await self._next_read(n)
-            if info is not None:
+            if info is not None and info is not self.answering:
                 return await self._first_bytes(info, n)
-            if await self._idle_read(n):
-                return self._take()
+            if not await self._idle_read(n):
+                continue  # a new flow started while we waited: it gets its deadline
+            # Data arrived. mitmproxy runs hooks as tasks, so this read may have begun while the previous answer
+            # was still current: if the data belongs to a newer flow, its status line is checked all the same.
+            info = self._candidate_flow()
+            if info is not None and info is not self.answering:
+                return await self._first_bytes(info, n)
+            return self._take()
 
     def _candidate_flow(self) -> FlowInfo | None:
         flow = self.failover.current.get(self.client_id)
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY) if flow is not None else None
         return info if info is not None and info.side == "candidate" else None
-
-    async def _next_read(self, n: int) -> bytes:
-        if self._pending is None:
-            return await self.inner.read(n)
-        await asyncio.wait({self._pending})
-        return self._take()
 
     async def _idle_read(self, n: int) -> bool:
         """Wait for data or for a new flow; True when data (or an error) is ready in the pending read."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from typing import Any
 
@@ -90,3 +91,41 @@ def test_circuit_opens_then_recovers(proxy_factory: Any, sim_process: Any) -> No
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
     assert served_by(raw) == "candidate"
     assert runtime.circuit.state == "closed"
+
+
+def test_every_5xx_on_kept_alive_connections_fails_over(proxy_factory: Any, sim_process: Any) -> None:
+    """Many requests per connection, a third of them answered 5xx by the candidate: none reaches the app.
+
+    (mitmproxy runs hooks as tasks, so a read for the next answer can begin before the last one is done; the
+    next answer's status line must be checked all the same.)"""
+    candidate = sim_process("sglang", fresh=True, error_rate=0.3, seed=7)
+    proxy = proxy_factory(sim_process("openai"), candidate, percent=100, failover__circuit_failures=10_000)
+    served: list[str] = []
+    lock = threading.Lock()
+
+    def work(worker: int) -> None:
+        client = proxy.client()
+        for i in range(25):
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=MESSAGES, user=f"w{worker}-{i}", stream=i % 2 == 0
+            )
+            answer = raw.parse()
+            text = (
+                "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
+                if i % 2 == 0
+                else answer.choices[0].message.content
+            )
+            assert text
+            with lock:
+                served.append(served_by(raw))
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(served) == 100
+    failovers = proxy.server.runtime.counts["failovers"]
+    assert served.count("incumbent") == failovers and 15 <= failovers <= 45
+    pairs = proxy.pairs(expected=100)
+    assert sum(p.failover for p in pairs) == failovers

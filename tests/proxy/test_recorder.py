@@ -15,7 +15,9 @@ from proxy.store import Store
 
 
 def finished_flow(n: int) -> FlowInfo:
-    info = FlowInfo(pair_id=f"p{n}", started=0.0, requested_model="gpt-4o-mini", body={"model": "gpt-4o-mini"})
+    info = FlowInfo(
+        pair_id=f"p{n}", started=0.0, requested_model="gpt-4o-mini", body={"model": "gpt-4o-mini"}
+    )
     info.target = Target("qwen:classify", "classify")
     info.served = Leg(side="incumbent", status=200, chunks=[b'{"choices":[]}'], started=0.0, finished=0.001)
     return info
