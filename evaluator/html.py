@@ -12,12 +12,14 @@ from typing import Any
 
 from evaluator.render import (
     ICONS,
+    SIDES_HEADER,
     bound_text,
     estimate_text,
     fmt_num,
     gate_name,
     headline,
     needed_text,
+    side_rows,
     verdict_text,
 )
 from evaluator.report import PairView, Report
@@ -59,22 +61,7 @@ def to_html(report: Report) -> str:
         "<h2>Distributions</h2>",
         *_plots(report),
         "<h2>Latency and errors</h2>",
-        _table(
-            ("Side", "Answers", "Errors", "Error rate", "p50 ms", "p95 ms", "TTFT p50 ms", "TTFT p95 ms"),
-            (
-                (
-                    s.side,
-                    s.answers,
-                    s.errors,
-                    fmt_num(s.error_rate),
-                    fmt_num(s.latency_p50),
-                    fmt_num(s.latency_p95),
-                    fmt_num(s.ttft_p50),
-                    fmt_num(s.ttft_p95),
-                )
-                for s in report.sides
-            ),
-        ),
+        _table(SIDES_HEADER, side_rows(report)),
         *_cost(report),
         *_pairs(f"Needs human review ({report.review_total} flagged by the guards)", report.review),
         *_pairs("Worst pairs", report.worst),

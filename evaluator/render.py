@@ -158,8 +158,12 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sides_md(report: Report) -> list[str]:
-    rows = [
+SIDES_HEADER = ("Side", "Answers", "Errors", "Error rate", "p50 ms", "p95 ms", "TTFT p50 ms", "TTFT p95 ms")
+
+
+def side_rows(report: Report) -> list[tuple[object, ...]]:
+    """One row per side for the latency-and-errors table (Markdown and HTML share it)."""
+    return [
         (
             s.side,
             s.answers,
@@ -172,8 +176,10 @@ def _sides_md(report: Report) -> list[str]:
         )
         for s in report.sides
     ]
-    header = ("Side", "Answers", "Errors", "Error rate", "p50 ms", "p95 ms", "TTFT p50 ms", "TTFT p95 ms")
-    return ["", "### Latency and errors", "", *_table(header, rows)]
+
+
+def _sides_md(report: Report) -> list[str]:
+    return ["", "### Latency and errors", "", *_table(SIDES_HEADER, side_rows(report))]
 
 
 def _tasks_md(report: Report) -> list[str]:
