@@ -72,6 +72,8 @@ class FlowInfo:
     client_auth: str | None = None
     key: KeyRecord | None = None
     ratelimit_headers: dict[str, str] = field(default_factory=dict)
+    limit_id: str = ""  # the rate-limit bucket this request was charged to, and how many tokens up front
+    charged_tokens: int = 0
     recorded: bool = False
     background: set[Any] = field(default_factory=set)  # tasks working for this flow (kept referenced)
 

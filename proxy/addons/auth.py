@@ -8,11 +8,15 @@ is pass-through: the client's key goes to the incumbent. Either way every split 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import math
 import time
+from collections.abc import Callable
 
 from mitmproxy import http
+from mitmproxy.net import encoding
 
 from proxy import wire
 from proxy.addons.route import error_response, is_chat_path
@@ -65,10 +69,17 @@ def rate_limited_response(decision: Decision, limits: RateLimits, name: str) -> 
 
 
 class Auth:
-    def __init__(self, runtime: Runtime, keys: KeyStore, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        keys: KeyStore,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.runtime = runtime
         self.keys = keys
         self.limiter = limiter or RateLimiter()
+        self.clock = clock
 
     def request(self, flow: http.HTTPFlow) -> None:
         info = flow_info(flow)
@@ -93,8 +104,9 @@ class Auth:
             limit_id = "client:" + hashlib.blake2b(token.encode(), digest_size=8).hexdigest()
             limits, name = self.runtime.config.limits, "this key"
         tokens = estimate_tokens(flow.request.raw_content or b"")
-        decision = self.limiter.check(limit_id, time.monotonic(), limits, tokens)
+        decision = self.limiter.check(limit_id, self.clock(), limits, tokens)
         info.ratelimit_headers = decision.headers
+        info.limit_id, info.charged_tokens = limit_id, tokens
         if not decision.allowed:
             self.runtime.counts["rate_limited"] += 1
             flow.response = rate_limited_response(decision, limits, name)
@@ -106,3 +118,34 @@ class Auth:
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)
+        info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
+        response = flow.response
+        if (
+            info is None
+            or not info.limit_id
+            or response is None
+            or response.status_code >= 400
+            or response.stream
+        ):
+            return
+        # Charge what the answer really used, as OpenAI does, once the client has it (not on the served path).
+        body, encoding = response.raw_content or b"", response.headers.get("content-encoding", "")
+        asyncio.get_running_loop().call_soon(self._settle, info.limit_id, info.charged_tokens, body, encoding)
+
+    def _settle(self, limit_id: str, charged: int, body: bytes, encoding: str) -> None:
+        used = usage_tokens(body, encoding)
+        if used is not None:
+            self.limiter.record_tokens(limit_id, self.clock(), used - charged)
+
+
+def usage_tokens(body: bytes, content_encoding: str = "") -> int | None:
+    """``usage.total_tokens`` of a JSON answer, or None when it has none (or is not JSON)."""
+    try:
+        if content_encoding and content_encoding != "identity":
+            decoded = encoding.decode(body, content_encoding)
+            body = decoded.encode() if isinstance(decoded, str) else decoded
+        usage = json.loads(body).get("usage")
+    except (ValueError, AttributeError):
+        return None
+    total = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None

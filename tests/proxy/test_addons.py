@@ -254,3 +254,31 @@ def test_inflight_ends_a_flow_once_whichever_hook_comes() -> None:
     inflight.response(plain)
     inflight.error(plain)
     assert inflight.live == 0
+
+
+def test_auth_settles_the_tokens_an_answer_really_used(runtime: Runtime) -> None:
+    keys = KeyStore(Store.open(runtime.config.store))
+    _, plaintext = keys.create("app", rpm=100, tpm=10_000)
+    auth = Auth(
+        runtime, keys, clock=lambda: 1000.0
+    )  # a still clock: nothing refills between the two requests
+    first, second = chat_flow(), chat_flow()
+    for flow in (first, second):
+        flow.request.headers["authorization"] = f"Bearer {plaintext}"
+    estimate = len(first.request.raw_content) // 4 + 16
+    answer = tutils.tresp(content=json.dumps({"usage": {"total_tokens": 500}}).encode())
+
+    async def run() -> None:
+        with taddons.context(auth):
+            auth.request(first)
+            first.response = answer
+            auth.response(first)
+            await asyncio.sleep(0)  # the settlement runs after the answer has gone out
+            auth.request(second)
+
+    asyncio.run(run())
+    remaining = [
+        int(f.metadata[METADATA_KEY].ratelimit_headers["x-ratelimit-remaining-tokens"])
+        for f in (first, second)
+    ]
+    assert remaining == [10_000 - estimate, 10_000 - 500 - estimate]
