@@ -1,5 +1,5 @@
-"""The conformance checker: its pure validators on OpenAI-shaped and deviant samples, then the whole suite
-against the sim in both flavors (through the real CLI)."""
+"""The conformance checker: its pure validators (``backend.wire_shapes``) on OpenAI-shaped and deviant
+samples, then the whole suite against the sim in both flavors (through the real CLI)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from backend import conformance as c
+from backend import wire_shapes as w
 from migrate_cli.check import check, format_table
 from tests.openapi_schema import validator
 
@@ -60,7 +61,7 @@ def _with(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 def test_a_recorded_openai_completion_has_no_problems() -> None:
-    assert c.completion_problems(COMPLETION) == []
+    assert w.completion_problems(COMPLETION) == []
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def test_completion_deviations_are_named_and_break_openais_schema(
     path: str, value: Any, problem: str
 ) -> None:
     body = _with(COMPLETION, path, value)
-    assert c.completion_problems(body) == [problem]
+    assert w.completion_problems(body) == [problem]
     assert not validator("CreateChatCompletionResponse").is_valid(body)
 
 
@@ -92,7 +93,7 @@ def test_completion_deviations_are_named_and_break_openais_schema(
     ],
 )
 def test_usage_is_required(path: str, value: Any, problem: str) -> None:
-    assert c.completion_problems(_with(COMPLETION, path, value)) == [problem]
+    assert w.completion_problems(_with(COMPLETION, path, value)) == [problem]
 
 
 def test_extra_fields_and_absent_nullable_keys_are_fine() -> None:
@@ -101,7 +102,7 @@ def test_extra_fields_and_absent_nullable_keys_are_fine() -> None:
     body = _with(body, "choices.0.message.tool_calls", None)
     body = _with(body, "choices.0.message.refusal", ...)
     body = _with(body, "choices.0.logprobs", ...)
-    assert c.completion_problems(_with(body, "metadata", {"weight_version": "default"})) == []
+    assert w.completion_problems(_with(body, "metadata", {"weight_version": "default"})) == []
 
 
 @pytest.mark.parametrize(
@@ -125,7 +126,7 @@ def test_extra_fields_and_absent_nullable_keys_are_fine() -> None:
     ],
 )
 def test_error_bodies_agree_with_openais_schema(body: object, problems: list[str]) -> None:
-    assert c.error_body_problems(body) == problems
+    assert w.error_body_problems(body) == problems
     assert validator("ErrorResponse").is_valid(body) == (not problems)
 
 
@@ -156,35 +157,35 @@ USAGE_CHUNK = {
 
 
 def test_sse_framing() -> None:
-    chunks, problems = c.parse_sse(
+    chunks, problems = w.parse_sse(
         _sse(_chunk({"content": "hi"}), _chunk({}, "stop")).replace(b"\n", b"\r\n")
     )
-    assert (len(chunks), problems, c.stream_problems(chunks)) == (2, [], [])
-    assert c.parse_sse(_sse(_chunk({}, "stop"), done=False))[1] == ["stream did not end with 'data: [DONE]'"]
-    assert c.parse_sse(b"data: {nope\n\ndata: [DONE]\n\n")[1] == ["event 0 is not JSON: '{nope'"]
-    assert c.stream_problems([_chunk({}), _chunk({}, "stop", id="other")]) == ["chunks carry 2 different ids"]
-    assert c.stream_problems([_chunk({"content": "x"})]) == ["no chunk carries a finish_reason"]
+    assert (len(chunks), problems, w.stream_problems(chunks)) == (2, [], [])
+    assert w.parse_sse(_sse(_chunk({}, "stop"), done=False))[1] == ["stream did not end with 'data: [DONE]'"]
+    assert w.parse_sse(b"data: {nope\n\ndata: [DONE]\n\n")[1] == ["event 0 is not JSON: '{nope'"]
+    assert w.stream_problems([_chunk({}), _chunk({}, "stop", id="other")]) == ["chunks carry 2 different ids"]
+    assert w.stream_problems([_chunk({"content": "x"})]) == ["no chunk carries a finish_reason"]
     bad = [_chunk({"content": "a"}), _chunk({"content": 1}), _chunk({"content": 2}, "stop")]
-    assert c.stream_problems(bad) == [
+    assert w.stream_problems(bad) == [
         "chunk[*].choices[0].delta.content is integer 1, expected string or null (in 1 of 3 chunks, from #1)",
         "chunk[*].choices[0].delta.content is integer 2, expected string or null (in 1 of 3 chunks, from #2)",
     ]
     nulls = [_chunk({"content": "a", "tool_calls": None, "refusal": None}), _chunk({}, "stop")]
-    assert c.stream_problems(nulls) == []
+    assert w.stream_problems(nulls) == []
     flat = [_chunk({"tool_calls": {}}), _chunk({"tool_calls": {}}, "stop")]
-    assert c.stream_problems(flat) == [
+    assert w.stream_problems(flat) == [
         "chunk[*].choices[0].delta.tool_calls is object {}, expected array or null (in 2 of 2 chunks, from #0)"
     ]
 
 
 def test_stream_usage() -> None:
     good = [_chunk({"content": "a"}, usage=None), _chunk({}, "stop", usage=None), USAGE_CHUNK]
-    assert c.stream_usage_problems(good) == []
-    assert c.stream_usage_problems([_chunk({"content": "a"}), USAGE_CHUNK]) == []  # absent reads as null
-    assert c.stream_usage_problems([_chunk({}, usage=USAGE_CHUNK["usage"]), *good]) == [
+    assert w.stream_usage_problems(good) == []
+    assert w.stream_usage_problems([_chunk({"content": "a"}), USAGE_CHUNK]) == []  # absent reads as null
+    assert w.stream_usage_problems([_chunk({}, usage=USAGE_CHUNK["usage"]), *good]) == [
         "chunk[*].usage is object, expected null before the last chunk (in 1 of 3 chunks, from #0)"
     ]
-    assert c.stream_usage_problems(good[:2])[0].startswith("last chunk is {")
+    assert w.stream_usage_problems(good[:2])[0].startswith("last chunk is {")
 
 
 def _tool_delta(index: int, **fields: Any) -> dict[str, Any]:
@@ -194,7 +195,7 @@ def _tool_delta(index: int, **fields: Any) -> dict[str, Any]:
 def test_stream_tools_as_openai_sends_them() -> None:
     first = _tool_delta(0, id="call_1", type="function", function={"name": "get_weather", "arguments": ""})
     frags = [_tool_delta(0, function={"arguments": part}) for part in ('{"ci', 'ty": "Paris"}')]
-    calls, problems = c.stream_tool_problems([first, *frags, _chunk({}, "tool_calls")])
+    calls, problems = w.stream_tool_problems([first, *frags, _chunk({}, "tool_calls")])
     assert problems == []
     assert calls == {0: {"id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'}}
 
@@ -202,27 +203,27 @@ def test_stream_tools_as_openai_sends_them() -> None:
 def test_stream_tools_deviations() -> None:
     whole = _tool_delta(0, id="call_1", type="function", function={"name": "f", "arguments": '{"a": 1}'})
     repeat = _tool_delta(0, id="call_1", function={"name": "f", "arguments": ""})
-    _, problems = c.stream_tool_problems([whole, repeat, _chunk({}, "stop")])
+    _, problems = w.stream_tool_problems([whole, repeat, _chunk({}, "stop")])
     assert problems == [
         'first delta of call 0 has arguments "{\\"a\\": 1}", expected ""',
         "later delta of call 0 repeats id (the SDK would concatenate it)",
         "later delta of call 0 repeats name (the SDK would concatenate it)",
         "finish_reason(s) ['stop'], expected ['tool_calls']",
     ]
-    assert "no tool_calls deltas" in c.stream_tool_problems([_chunk({}, "tool_calls")])[1]
+    assert "no tool_calls deltas" in w.stream_tool_problems([_chunk({}, "tool_calls")])[1]
 
 
 def test_headers() -> None:
-    assert c.request_id_problem(OPENAI_HEADERS) is None
-    assert c.request_id_problem({}) == "no x-request-id"
-    assert c.request_id_problem({"x-request-id": "55f4f12fef392b7fbc0c647e97a8e6b2"}) is not None
-    assert c.ratelimit_problems(OPENAI_HEADERS) == []
-    assert c.ratelimit_problems({}) == [
+    assert w.request_id_problem(OPENAI_HEADERS) is None
+    assert w.request_id_problem({}) == "no x-request-id"
+    assert w.request_id_problem({"x-request-id": "55f4f12fef392b7fbc0c647e97a8e6b2"}) is not None
+    assert w.ratelimit_problems(OPENAI_HEADERS) == []
+    assert w.ratelimit_problems({}) == [
         "missing x-ratelimit-limit-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-requests, "
         "x-ratelimit-remaining-tokens, x-ratelimit-reset-requests, x-ratelimit-reset-tokens"
     ]
     odd = OPENAI_HEADERS | {"x-ratelimit-reset-tokens": "6", "x-ratelimit-remaining-requests": "10001"}
-    assert c.ratelimit_problems(odd) == [
+    assert w.ratelimit_problems(odd) == [
         "x-ratelimit-reset-tokens: '6' is not a duration",
         "remaining requests 10001 > limit 10000",
     ]
@@ -230,12 +231,12 @@ def test_headers() -> None:
 
 @pytest.mark.parametrize("text", ["6ms", "8.64s", "1m6.779s", "6m0s", "1h2m3s", "0s", "2m"])
 def test_durations_openai_writes(text: str) -> None:
-    assert c.ratelimit_problems(OPENAI_HEADERS | {"x-ratelimit-reset-requests": text}) == []
+    assert w.ratelimit_problems(OPENAI_HEADERS | {"x-ratelimit-reset-requests": text}) == []
 
 
 @pytest.mark.parametrize("text", ["", "6", "s", "1.5m", "-1s", "6 ms"])
 def test_not_durations(text: str) -> None:
-    assert c.ratelimit_problems(OPENAI_HEADERS | {"x-ratelimit-reset-requests": text}) != []
+    assert w.ratelimit_problems(OPENAI_HEADERS | {"x-ratelimit-reset-requests": text}) != []
 
 
 @pytest.mark.parametrize(
