@@ -182,14 +182,7 @@ def _smallest(passes: Callable[[int], bool]) -> int | None:
         hi *= 2
         if hi > MAX_NEEDED:
             return None
-    lo = hi // 2 + 1 if hi > 1 else 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if passes(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return hi
+    return seq.first_true(passes, hi // 2 + 1 if hi > 1 else 1, hi)
 
 
 def _needed_normal(gap: float, sd: float, alpha: float, sequential: bool) -> int | None:

@@ -127,13 +127,13 @@ def quantile_sequence(values: ArrayLike, q: float, alpha: float) -> Interval:
     # largest j in 1..n with upper(j - 1, n) < q
     j = _last_true(lambda count: mixture_upper(count - 1, n, alpha) < q, 1, n)
     # smallest k in 1..n with lower(k, n) > q
-    k = _first_true(lambda count: mixture_lower(count, n, alpha) > q, 1, n)
+    k = first_true(lambda count: mixture_lower(count, n, alpha) > q, 1, n)
     lower = float(xs[j - 1]) if j is not None else -math.inf
     upper = float(xs[k - 1]) if k is not None else math.inf
     return (lower, upper)
 
 
-def _first_true(pred: Callable[[int], bool], lo: int, hi: int) -> int | None:
+def first_true(pred: Callable[[int], bool], lo: int, hi: int) -> int | None:
     """Smallest x in [lo, hi] with pred(x) for a predicate that is monotone False...True."""
     if not pred(hi):
         return None

@@ -189,11 +189,7 @@ def _gates(config: Config, policy_path: Path | None) -> tuple[list[GateSpec], bo
     pairs at all) are left out of the verdict, as the rollout does."""
     from policies.model import PolicyError, load_policy
 
-    path = policy_path
-    if path is None and config.policy:
-        path = Path(config.policy)
-        if not path.is_absolute() and Path(config.source).is_file():
-            path = Path(config.source).parent / path
+    path = policy_path or config.policy_path()
     try:
         policy = load_policy(path)
     except PolicyError as exc:

@@ -75,11 +75,7 @@ def rollout(
 def _policy(config: Config, policy_path: Path | None) -> Policy:
     from policies.model import PolicyError, load_policy
 
-    path = policy_path
-    if path is None and config.policy:
-        path = Path(config.policy)
-        if not path.is_absolute() and Path(config.source).is_file():
-            path = Path(config.source).parent / path
+    path = policy_path or config.policy_path()
     try:
         return load_policy(path)
     except PolicyError as exc:

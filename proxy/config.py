@@ -112,6 +112,15 @@ class Config:
     candidate_cost: CandidateCost = CandidateCost()
     evaluation: EvaluationSettings = EvaluationSettings()
 
+    def policy_path(self) -> Path | None:
+        """The ``policy`` file, a relative path read from the config file's folder; None for the shipped one."""
+        if not self.policy:
+            return None
+        path = Path(self.policy)
+        if not path.is_absolute() and Path(self.source).is_file():
+            path = Path(self.source).parent / path
+        return path
+
     def listen_host_port(self) -> tuple[str, int]:
         return split_host_port(self.listen, key="listen", source=self.source)
 

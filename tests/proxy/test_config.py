@@ -70,3 +70,13 @@ def test_maps_from_env_and_their_errors() -> None:
     assert config.specialists == {"classify": "q:c"}
     with pytest.raises(ConfigError, match=r"\$ALVEARE_MODELS: models: 'gpt-4o' is not NAME=VALUE"):
         load_config(None, environ={"ALVEARE_MODELS": "gpt-4o"})
+
+
+def test_policy_path_is_read_from_the_config_files_folder(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "alveare.yaml"
+    path.parent.mkdir()
+    path.write_text("policy: policies/strict.yaml\n")
+    assert load_config(path, environ={}).policy_path() == tmp_path / "conf" / "policies" / "strict.yaml"
+    assert load_config(None, environ={}).policy_path() is None
+    absolute = load_config(None, {"policy": "/etc/p.yaml"}, environ={})
+    assert absolute.policy_path() == Path("/etc/p.yaml")
