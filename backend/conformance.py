@@ -3,10 +3,10 @@
 It drives the endpoint with the official ``openai`` SDK, the client our users' apps use, and checks both what
 the SDK sees (parsed objects, exception classes) and what the SDK tolerates but apps reading raw JSON or headers
 would not (body shapes, ``x-request-id``, ``x-ratelimit-*``). Each check is one row: PASS, FAIL, or SKIP when a
-failure cannot be provoked on this endpoint (only ``backend.sim`` and our proxy in front of it honour the
+failure cannot be provoked on this endpoint (only ``backend.sim.server`` and our proxy in front of it honour the
 429/5xx trigger; ``strict`` turns those SKIPs into FAILs).
 
-What the wire must look like (the pure validators) lives in ``backend.wire_shapes``; this module is the I/O:
+What the wire must look like (the pure validators) lives in ``core.wire_shapes``; this module is the I/O:
 one SDK client whose transport notes every response, and the checks that drive it.
 """
 
@@ -26,7 +26,7 @@ import jsonschema
 import openai
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
-from backend.wire_shapes import (
+from core.wire_shapes import (
     arguments_problems,
     chunk_choices,
     completion_problems,
@@ -43,7 +43,7 @@ from backend.wire_shapes import (
 
 Status = Literal["PASS", "FAIL", "SKIP"]
 
-SIM_FAIL_HEADER = "x-sim-fail"  # backend.sim answers with this status when a request carries it,
+SIM_FAIL_HEADER = "x-sim-fail"  # backend.sim.server answers with this status when a request carries it,
 SIM_FAIL_MODEL = "sim-error-{status}"  # or names this model (for proxies that route by model name)
 _MAX_BODY = 16 * 1024 * 1024
 _MAX_PROBLEMS = 6

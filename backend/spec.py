@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proxy.mapping_reader import MappingReader, ReadRules, read_yaml
+from core.mapping_reader import MappingReader, ReadRules, read_yaml
 
 GRAMMAR_BACKENDS = ("xgrammar", "outlines", "llguidance", "none")
 ROUTER_POLICIES = ("cache_aware", "round_robin", "power_of_two", "random")

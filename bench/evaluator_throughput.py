@@ -24,10 +24,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.pair import Answer, Pair  # noqa: E402
+from core.store import Store  # noqa: E402
 from evaluator import DEFAULT_GATES, build_report, write_reports  # noqa: E402
 from evaluator.embed import load_model  # noqa: E402
-from proxy.pair import Answer, Pair  # noqa: E402
-from proxy.store import Store  # noqa: E402
 
 WORDS = [
     "account",

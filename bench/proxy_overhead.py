@@ -152,7 +152,7 @@ def proxy_config(tmp: Path) -> Path:
 
 
 def proxy_command(tmp: Path, name: str, incumbent: str, candidate: str, mirror: str) -> tuple[list[str], str]:
-    from proxy.store import Store
+    from core.store import Store
 
     store_url = f"sqlite:///{tmp / name}.sqlite"
     store = Store.open(store_url)
@@ -302,7 +302,7 @@ def measure_target(
 def measure_proxy(
     results: Results, tmp: Path, plan: Plan, scenario: str, urls: tuple[str, str], mirror: str
 ) -> None:
-    from proxy.store import Store
+    from core.store import Store
 
     command, store_url = proxy_command(tmp, scenario.replace(" ", "-").replace("%", ""), *urls, mirror)
     pattern = r"listening on http://[^:]+:(\d+) \(admin (http://[^)]+)\)"

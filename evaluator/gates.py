@@ -13,13 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from core.pair import Pair
 from evaluator.metrics import LATENCY_QUANTILES, METRICS, Metric
 from evaluator.scoring import PairScore, Scored, SettingsLike, score_pairs, side_values
 from evaluator.verdict import GateResult, GateSpec, Verdict
-from proxy.pair import Pair
 
 if TYPE_CHECKING:
-    from proxy.store import Store
+    from core.store import Store
 
 # The built-in gates when no policy is given (the shipped policies/default.yaml says the same, per task).
 DEFAULT_GATES: tuple[GateSpec, ...] = (

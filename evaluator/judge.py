@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from evaluator.scoring import PairScore, Scored, SettingsLike
 
 if TYPE_CHECKING:
-    from proxy.store import Store
+    from core.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from proxy.pair import Pair
+from core.pair import Pair
 
 if TYPE_CHECKING:
-    from proxy.store import Store
+    from core.store import Store
 
 PAGE = 500
 
@@ -30,7 +30,7 @@ class BadRecord:
 def read_pairs(
     store: Store, *, since: float | None = None, model: str | None = None
 ) -> Iterator[Pair | BadRecord]:
-    from proxy.store import pair_from_row
+    from core.store import pair_from_row
 
     clauses: list[str] = ["rowid > ?"]
     params: list[Any] = [0]

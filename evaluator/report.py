@@ -13,16 +13,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.pair import SIDES, Pair, Side
 from evaluator.cost import CandidateCostLike, CostSummary, CostTally, PriceLike
 from evaluator.gates import DEFAULT_GATES, answer_gates
 from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TOOLS
 from evaluator.records import BadRecord
 from evaluator.scoring import PairScore, Scored, Scorer, SettingsLike, side_values
 from evaluator.verdict import GateResult, GateSpec, Verdict, overall
-from proxy.pair import SIDES, Pair, Side
 
 if TYPE_CHECKING:
-    from proxy.store import Store
+    from core.store import Store
 
 SCHEMA_VERSION = 1
 PROGRESS_MIN_PAIRS = 1000

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from core.pair import SIDES, Answer, Pair, Side
 from evaluator import guards, jsonfields, tools
 from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TOOLS, kind_of_task
 from evaluator.records import BadRecord
 from evaluator.text import Text, answer_text, excerpt, normalize_label, request_text, word_count
-from proxy.pair import SIDES, Answer, Pair, Side
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class JudgeLike(Protocol):
 
 
 class SettingsLike(Protocol):
-    """What the evaluator reads from ``proxy.config.EvaluationSettings``."""
+    """What the evaluator reads from ``core.config.EvaluationSettings``."""
 
     @property
     def critical_fields(self) -> Mapping[str, tuple[str, ...]]: ...

@@ -6,7 +6,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.pair import Answer
+from core.pair import Answer
 
 # Answers above this are "huge": scored on their first MAX_SCORED_CHARS (the embedding model reads 256 tokens).
 HUGE_CHARS = 100_000

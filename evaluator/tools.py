@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.pair import Answer
+from core.pair import Answer
 
 REL_TOL = 1e-6
 ABS_TOL = 1e-9

@@ -18,7 +18,7 @@ from migrate_cli.status import (
 )
 
 if TYPE_CHECKING:
-    from proxy.store import Store
+    from core.store import Store
 
 
 @click.command()

@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "savings": "migrate_cli.savings:savings",
     "keys": "migrate_cli.keys:keys",
     "backend": "migrate_cli.backend:backend",
-    "demo": "migrate_cli.demo:demo",
+    "demo": "migrate_cli.demo.command:demo",
 }
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-# flag name -> dotted config key. Each is also read from ALVEARE_<KEY> (see proxy.config.env_name).
+# flag name -> dotted config key. Each is also read from ALVEARE_<KEY> (see core.config.env_name).
 FLAG_KEYS = {
     "listen": "listen",
     "admin_listen": "admin_listen",
@@ -25,7 +25,7 @@ FLAG_KEYS = {
 
 
 def _opt(flag: str, key: str, help: str, **kwargs: object) -> click.Option:
-    from proxy.config import env_name
+    from core.config import env_name
 
     return click.Option([flag], help=f"{help} [env: {env_name(key)}]", **kwargs)  # type: ignore[arg-type]
 
@@ -72,7 +72,7 @@ def proxy(config: Path | None, **flags: object) -> None:
     """Run the OpenAI-compatible splitting proxy. Point your SDK's base URL at it; nothing else changes."""
     import asyncio
 
-    from proxy.config import ConfigError, load_config, parse_map, parse_rate
+    from core.config import ConfigError, load_config, parse_map, parse_rate
     from proxy.engine import ProxyServer, event_loop_factory, serve
 
     overrides = {FLAG_KEYS[name]: value for name, value in flags.items() if value is not None}

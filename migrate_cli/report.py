@@ -14,8 +14,8 @@ import click
 from migrate_cli.status import load_cli_config, store_options
 
 if TYPE_CHECKING:
+    from core.config import Config
     from evaluator.verdict import GateSpec
-    from proxy.config import Config
 
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}
 FORMATS = ("md", "json", "junit", "html")
@@ -171,7 +171,7 @@ def _config(config_path: Path | None, store_url: str | None) -> Config:
 
 
 def _store(config: Config) -> Any:
-    from proxy.store import Store, StoreError, parse_store_url
+    from core.store import Store, StoreError, parse_store_url
 
     try:
         path = parse_store_url(config.store)

@@ -11,9 +11,9 @@ from migrate_cli.rollback import cli_actor
 from migrate_cli.status import load_cli_config, open_cli_store, store_options
 
 if TYPE_CHECKING:
+    from core.config import Config
+    from core.store import Store
     from policies.model import Policy
-    from proxy.config import Config
-    from proxy.store import Store
 
 
 @click.command()

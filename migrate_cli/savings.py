@@ -18,7 +18,7 @@ import click
 from migrate_cli.status import format_ts, load_cli_config, open_cli_store, store_options
 
 if TYPE_CHECKING:
-    from proxy.config import CandidateCost, Price
+    from core.config import CandidateCost, Price
 
 
 @click.command()

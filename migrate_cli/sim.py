@@ -99,11 +99,11 @@ def sim(
 
     It prints `sim FLAVOR listening on http://HOST:PORT` once ready and stops on Ctrl-C or SIGTERM.
     Per-request controls (x-sim-fail, x-sim-fault, magic models sim-error-429 ...) are described in
-    `python -c "import backend.sim; help(backend.sim)"`.
+    `python -c "import backend.sim.server; help(backend.sim.server)"`.
     """
     import dataclasses
 
-    from backend.sim import SimOptions, run_sim
+    from backend.sim.server import SimOptions, run_sim
 
     names = tuple(m.strip() for m in models.split(",") if m.strip()) if models is not None else None
     try:

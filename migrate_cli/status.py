@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from proxy.config import Config
-    from proxy.store import RolloutEntry, Store
+    from core.config import Config
+    from core.store import RolloutEntry, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +41,7 @@ def store_options(command: F) -> F:
 
 
 def load_cli_config(config_path: Path | None, store_url: str | None) -> Config:
-    from proxy.config import ConfigError, load_config
+    from core.config import ConfigError, load_config
 
     try:
         return load_config(config_path, {"store": store_url})
@@ -50,7 +50,7 @@ def load_cli_config(config_path: Path | None, store_url: str | None) -> Config:
 
 
 def open_cli_store(config: Config) -> Store:
-    from proxy.store import Store, StoreError
+    from core.store import Store, StoreError
 
     try:
         return Store.open(config.store)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from core.store import RolloutEntry
 from evaluator.verdict import GateResult, Verdict, overall
 from policies.model import Policy, Stage
-from proxy.store import RolloutEntry
 
 Judge = Callable[[Stage, float], list[GateResult]]
 

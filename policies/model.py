@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from core.mapping_reader import MappingReader, ReadRules, read_yaml
 from evaluator.metrics import METRICS as EVALUATOR_METRICS
 from evaluator.verdict import GateSpec
-from proxy.mapping_reader import MappingReader, ReadRules, read_yaml
 
 DEFAULT_POLICY = "default.yaml"
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.store import Store
 from policies.controller import Action, Controller, Decision, Judge, RolloutState, derive_state
 from policies.model import Policy, Stage
-from proxy.store import Store
 
 if TYPE_CHECKING:
     from evaluator.scoring import SettingsLike
@@ -114,9 +114,9 @@ def store_judge(store: Store, policy: Policy, settings: SettingsLike | None = No
     the stage began. ``settings`` is the config's ``evaluation`` section (critical fields, judge)."""
 
     def judge(stage: Stage, since: float) -> list[GateResult]:
+        from core.pair import Pair
         from evaluator import evaluate_gates
         from evaluator.records import read_pairs
-        from proxy.pair import Pair
 
         gates = policy.gates_for(stage)
         # read_pairs, not iter_pairs: one unreadable row (a hand-edited store) must not stop the controller

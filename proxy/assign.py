@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from proxy.pair import Side
+from core.pair import Side
 
 BUCKETS = 10_000
 SESSION_HEADER = "x-alveare-session"

@@ -19,6 +19,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from mitmproxy import master, options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 
+from core.config import Config
+from core.store import Store
 from proxy.addons.auth import Auth
 from proxy.addons.chain import Chain
 from proxy.addons.failover import Failover
@@ -28,12 +30,10 @@ from proxy.addons.normalize import Normalize
 from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
-from proxy.config import Config
 from proxy.keys import KeyStore
 from proxy.recorder import Recorder
 from proxy.runtime import Runtime
 from proxy.sides import SideClient
-from proxy.store import Store
 
 log = logging.getLogger(__name__)
 STATUS_INTERVAL_S = 1.0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.store import Store
+from core.store import Store
 
 KEY_PREFIX = "alv_live_"
 

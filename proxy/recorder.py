@@ -17,12 +17,12 @@ from typing import Any
 
 from mitmproxy.net import encoding
 
-from proxy.config import Record
-from proxy.pair import Answer, Pair
+from core.config import Record
+from core.pair import Answer, Pair
+from core.store import Store
 from proxy.redact import redact_pii
 from proxy.runtime import FlowInfo, Leg
 from proxy.sse import CompletionAssembler, SSEEvents, event_data
-from proxy.store import Store
 
 log = logging.getLogger(__name__)
 _STOP = object()

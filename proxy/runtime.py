@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.config import Config
+from core.pair import Side
 from proxy.circuit import CircuitBreaker
-from proxy.config import Config
-from proxy.pair import Side
 from proxy.routing import ModelMap, Target
 
 if TYPE_CHECKING:

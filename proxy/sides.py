@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 import aiohttp
 
-from proxy.pair import Side
+from core.pair import Side
 from proxy.runtime import FlowInfo, Leg, Runtime
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}

@@ -1,6 +1,6 @@
 """OpenAI's wire format, as pure functions: error objects, request ids, rate-limit header values.
 
-Shared by the proxy (which must answer exactly as OpenAI does) and the stand-in upstream (``backend.sim``).
+Shared by the proxy (which must answer exactly as OpenAI does) and the stand-in upstream (``backend.sim.server``).
 """
 
 from __future__ import annotations

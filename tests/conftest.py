@@ -1,4 +1,4 @@
-"""Shared fixtures: a real stand-in upstream (``backend.sim``) for any test that needs one.
+"""Shared fixtures: a real stand-in upstream (``backend.sim.server``) for any test that needs one.
 
 ``sim_process`` (session scope) -- a factory ``start(flavor="openai", *, fresh=False, **opts) -> base_url``.
     Runs ``alveare-migrate sim --port 0 ...`` as a real subprocess (the CLI entry point, via
@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from backend.sim import SimOptions, SimServer
+from backend.sim.server import SimOptions, SimServer
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20.0

@@ -1,14 +1,13 @@
-"""Where the shared ground truth (OpenAI's spec and recorded exchanges) lives, for tests.
+"""Where the ground truth (OpenAI's spec and recorded exchanges) lives for the tests: in the repository.
 
-CI runs from a clean clone with the shared folder beside the repository (``<repo>/../shared``);
-``ALVEARE_SHARED`` points elsewhere when it is not there.
+``tests/data/openai/`` is a byte-for-byte copy of the project's shared folder; SOURCES.txt there names each
+file's origin, commit and licence.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-SHARED = Path(os.environ.get("ALVEARE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-FIXTURES = SHARED / "openai" / "fixtures"
-OPENAPI = SHARED / "openai" / "openapi.yaml"
+OPENAI = Path(__file__).resolve().parent / "data" / "openai"
+FIXTURES = OPENAI / "fixtures"
+OPENAPI = OPENAI / "openapi.yaml"

@@ -11,8 +11,8 @@ import random
 
 from mitmproxy import http
 
+from core.pair import other_side
 from proxy.addons.record import Record
-from proxy.pair import other_side
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime
 from proxy.sides import SideClient
 

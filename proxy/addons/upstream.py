@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from mitmproxy import http
 
-from proxy.pair import Side
+from core.pair import Side
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
 
 UPSTREAM_HEADER = "x-alveare-upstream"

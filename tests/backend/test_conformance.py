@@ -1,4 +1,4 @@
-"""The conformance checker: its pure validators (``backend.wire_shapes``) on OpenAI-shaped and deviant
+"""The conformance checker: its pure validators (``core.wire_shapes``) on OpenAI-shaped and deviant
 samples, then the whole suite against the sim in both flavors (through the real CLI)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from backend import conformance as c
-from backend import wire_shapes as w
+from core import wire_shapes as w
 from migrate_cli.check import check, format_table
 from tests.openapi_schema import validator
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.sim_answers import (
+from backend.sim.answers import (
     answer,
     count_tokens,
     disagreeing_answer,
@@ -20,8 +20,8 @@ from backend.sim_answers import (
     prompt_tokens,
     request_digest,
 )
-from backend.sim_jsongen import instance
-from backend.tasks import CLASSIFY_LABELS, TaskIndex, load_tasks
+from backend.sim.jsongen import instance
+from backend.sim.tasks import CLASSIFY_LABELS, TaskIndex, load_tasks
 
 TASKS = load_tasks()
 INDEX = TaskIndex.build(TASKS)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.sim_app import RateLimiter, SimApp
-from backend.sim_http import Reply, Request, Stream
-from backend.sim_options import SimOptions
+from backend.sim.app import RateLimiter, SimApp
+from backend.sim.http import Reply, Request, Stream
+from backend.sim.options import SimOptions
 
 APPS = {flavor: SimApp(SimOptions(flavor=flavor)) for flavor in ("openai", "sglang")}
 SCALARS = st.none() | st.booleans() | st.integers(-3, 300) | st.text(max_size=12)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.sim import Fault, SimOptions, listening_line, parse_fault
+from backend.sim.server import Fault, SimOptions, listening_line, parse_fault
 
 
 @pytest.mark.parametrize(

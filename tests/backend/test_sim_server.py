@@ -508,7 +508,7 @@ def test_stop_and_max_tokens(sim: str) -> None:
 
 
 def test_dataset_items_get_reference_answers(sim: str) -> None:
-    from backend.tasks import load_tasks
+    from backend.sim.tasks import load_tasks
 
     item = load_tasks()[0]
     assert post(sim, item.request_kwargs()).json()["choices"][0]["message"]["content"] == item.reference

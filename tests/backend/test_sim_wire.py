@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.sim_answers import Answer, ChoiceAnswer, ToolCall
-from backend.sim_wire import (
+from backend.sim.answers import Answer, ChoiceAnswer, ToolCall
+from backend.sim.wire import (
     DONE,
     Meta,
     StreamShape,

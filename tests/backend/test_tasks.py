@@ -10,8 +10,8 @@ from importlib import resources
 import jsonschema
 import pytest
 
-from backend.data import make_tasks
-from backend.tasks import CLASSIFY_LABELS, TaskItem, load_tasks, parse_item, request_kwargs
+from backend.sim.data import make_tasks
+from backend.sim.tasks import CLASSIFY_LABELS, TaskItem, load_tasks, parse_item, request_kwargs
 
 TASKS = load_tasks()
 
@@ -51,8 +51,8 @@ def test_request_kwargs() -> None:
 
 
 def test_committed_file_is_what_the_script_generates() -> None:
-    bundled = (resources.files("backend") / "data" / "tasks.jsonl").read_text(encoding="utf-8")
-    assert bundled == make_tasks.render(make_tasks.build()), "run: python -m backend.data.make_tasks"
+    bundled = (resources.files("backend.sim") / "data" / "tasks.jsonl").read_text(encoding="utf-8")
+    assert bundled == make_tasks.render(make_tasks.build()), "run: python -m backend.sim.data.make_tasks"
 
 
 @pytest.mark.parametrize(

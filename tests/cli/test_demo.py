@@ -16,16 +16,16 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from core.store import RolloutEntry, Store
 from evaluator.verdict import GateResult, GateSpec, Verdict
-from migrate_cli import demo_text as text
-from migrate_cli.demo import demo as demo_command
-from migrate_cli.demo_reports import stage_windows
-from migrate_cli.demo_run import DEFAULT_REQUESTS
-from migrate_cli.demo_servers import DemoError, prepare_out_dir, write_config
+from migrate_cli.demo import text as text
+from migrate_cli.demo.command import demo as demo_command
+from migrate_cli.demo.reports import stage_windows
+from migrate_cli.demo.run import DEFAULT_REQUESTS
+from migrate_cli.demo.servers import DemoError, prepare_out_dir, write_config
 from migrate_cli.main import cli
 from policies.controller import result_dict
 from policies.model import load_policy
-from proxy.store import RolloutEntry, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_FILES = ("parity.md", "parity.json", "parity.junit.xml", "parity.html")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from core.config import load_config
 from migrate_cli.main import cli
-from proxy.config import load_config
 
 
 def test_init_writes_a_config_the_proxy_accepts(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from core.store import Store
 from migrate_cli.main import cli
 from proxy.keys import KEY_PREFIX, KeyStore
-from proxy.store import Store
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from core.pair import Answer, Pair
+from core.store import Store
 from migrate_cli.main import cli
-from proxy.pair import Answer, Pair
-from proxy.store import Store
 
 FAST_POLICY = {
     "gates": [{"task": "classify", "metric": "agreement", "margin": 0.05}],

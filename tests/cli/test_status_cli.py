@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from core.pair import Answer, Pair
+from core.store import Store
 from migrate_cli.main import cli
-from proxy.pair import Answer, Pair
-from proxy.store import Store
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from proxy.store import Store
+from core.store import Store
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import itertools
 import json
 from typing import Any
 
-from proxy.pair import Answer, Pair
+from core.pair import Answer, Pair
 
 _ids = itertools.count()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.config import CandidateCost, Price
+from core.pair import Pair
 from evaluator.cost import HOURS_PER_MONTH, cost_summary
-from proxy.config import CandidateCost, Price
-from proxy.pair import Pair
 from tests.evaluator.factory import ok, pair
 
 PRICING = {"gpt-4o-mini": Price(input_per_1m=0.15, output_per_1m=0.60)}

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
+from core.config import EvaluationSettings
 from evaluator import DEFAULT_GATES, METRICS, evaluate_gates
 from evaluator.decide import needed_one_sample
 from evaluator.verdict import GateSpec, Verdict, overall
-from proxy.config import EvaluationSettings
 from tests.evaluator.factory import classify_pairs, error, ok, pair, request
 
 AGREEMENT = GateSpec("classify", "agreement", margin=0.05)

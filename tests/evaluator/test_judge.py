@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from core.config import EvaluationSettings, JudgeSettings
+from core.pair import Pair
+from core.store import Store
 from evaluator import evaluate_gates
 from evaluator.judge import Judge, combine, parse_choice
 from evaluator.scoring import score_pairs
 from evaluator.verdict import GateSpec
-from proxy.config import EvaluationSettings, JudgeSettings
-from proxy.pair import Pair
-from proxy.store import Store
 from tests.evaluator.factory import ok, pair
 
 ANSWER = re.compile(r"Answer A:\n(.*)\n\nAnswer B:\n(.*)\n\nWhich", re.S)

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from core.config import CandidateCost, Price
+from core.pair import Pair
+from core.store import Store
 from evaluator import DEFAULT_GATES, build_report, write_reports
 from evaluator.embed import CACHE, cosine_similarities
 from evaluator.report import SCHEMA_VERSION, Report
 from evaluator.verdict import GateSpec, Verdict
-from proxy.config import CandidateCost, Price
-from proxy.pair import Pair
-from proxy.store import Store
 from tests.evaluator.factory import classify_pairs, error, ok, pair, request
 
 SUMMARY = "Revenue grew 12% year over year, driven by strong cloud sales, while hardware declined."

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from core.pair import Pair
+from core.store import Store
 from migrate_cli.main import cli
 from migrate_cli.report import parse_since
-from proxy.pair import Pair
-from proxy.store import Store
 from tests.evaluator.factory import classify_pairs
 
 POLICY = """

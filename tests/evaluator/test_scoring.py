@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.config import EvaluationSettings
+from core.pair import Answer
 from evaluator import guards, jsonfields, tools
 from evaluator.scoring import infer_kind, score_pairs
 from evaluator.text import HUGE_CHARS, normalize_label
-from proxy.config import EvaluationSettings
-from proxy.pair import Answer
 from tests.evaluator.factory import error, ok, pair, request, tool_call
 
 JSON_MODE = {"response_format": {"type": "json_object"}}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.store import RolloutEntry
 from evaluator.verdict import GateResult, Verdict
 from policies.controller import (
     Action,
@@ -13,7 +14,6 @@ from policies.controller import (
     derive_state,
     describe,
 )
-from proxy.store import RolloutEntry
 from tests.policies.helpers import (
     AGREEMENT,
     ERROR_LIMIT,

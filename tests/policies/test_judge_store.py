@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.store import Store
 from evaluator.verdict import Verdict
 from policies import load_policy
 from policies.runner import store_judge
-from proxy.store import Store
 from tests.evaluator.factory import classify_pairs
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from core.pair import Answer, Pair
+from core.store import Store
 from evaluator.verdict import GateResult, Verdict
 from policies.controller import Action
 from policies.runner import Lease, Outcome, Runner, decision_log
-from proxy.pair import Answer, Pair
-from proxy.store import Store
 from tests.policies.helpers import (
     AGREEMENT,
     ERROR_LIMIT,

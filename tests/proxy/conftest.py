@@ -14,10 +14,10 @@ from typing import Any
 import openai
 import pytest
 
-from proxy.config import Config, parse_config
+from core.config import Config, parse_config
+from core.pair import Pair
+from core.store import Store
 from proxy.engine import ProxyServer
-from proxy.pair import Pair
-from proxy.store import Store
 
 MODELS = {"gpt-4o-mini": "classify", "gpt-3.5-turbo": "summarise", "gpt-4.1-mini": "extract"}
 SPECIALISTS = {"classify": "qwen:classify", "summarise": "qwen:summarise", "extract": "qwen:extract"}

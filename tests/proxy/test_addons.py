@@ -14,18 +14,18 @@ from mitmproxy import http
 from mitmproxy.proxy.layers.http import HttpRequestHook as RequestHook
 from mitmproxy.test import taddons, tflow, tutils
 
+from core.config import parse_config
+from core.store import Store
 from proxy.addons.auth import Auth
 from proxy.addons.chain import Chain
 from proxy.addons.normalize import CandidateStream, Normalize
 from proxy.addons.record import Record, Tap
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
-from proxy.config import parse_config
 from proxy.engine import InFlight
 from proxy.keys import KeyStore
 from proxy.recorder import Recorder, leg_answer
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime
-from proxy.store import Store
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "user": "u1"}
 

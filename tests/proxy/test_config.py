@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import ConfigError, load_config, parse_config, parse_rate
+from core.config import ConfigError, load_config, parse_config, parse_rate
 
 
 def test_starter_config_parses() -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from core.store import Store
 from proxy.keys import KEY_PREFIX, KeyStore, UnknownKey
-from proxy.store import Store
 
 
 class Clock:

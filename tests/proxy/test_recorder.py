@@ -7,11 +7,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from proxy.config import Record
+from core.config import Record
+from core.store import Store
 from proxy.recorder import Recorder
 from proxy.routing import Target
 from proxy.runtime import FlowInfo, Leg
-from proxy.store import Store
 
 
 def finished_flow(n: int) -> FlowInfo:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import openai
 
-from proxy.store import Store
+from core.store import Store
 
 MESSAGES = [{"role": "user", "content": "Classify: my parcel never arrived, contact me at ann@example.com"}]
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,11 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.sse import CompletionAssembler, SSEEvents, event_data
-from tests.shared_paths import FIXTURES as SHARED_FIXTURES
-
-# Real OpenAI recordings: a copy beside the tests when there is one, else the shared ground truth.
-_LOCAL = Path(__file__).parents[1] / "fixtures" / "openai"
-FIXTURES = _LOCAL if _LOCAL.is_dir() else SHARED_FIXTURES
+from tests.shared_paths import FIXTURES
 
 
 def _responses(name: str) -> list[dict[str, Any]]:

@@ -44,8 +44,8 @@ def demo(*, worse: bool, out_dir: Path, quick: bool, requests: int) -> None:
     Exit code: 0 when the rollout decided (the candidate accepted, or rejected and rolled back to 0%), 3 when
     it stopped undecided (too few --requests), 1 when the demo itself could not run.
     """
-    from migrate_cli.demo_run import DemoOptions, run_demo
-    from migrate_cli.demo_servers import DemoError
+    from migrate_cli.demo.run import DemoOptions, run_demo
+    from migrate_cli.demo.servers import DemoError
 
     options = DemoOptions(out_dir=out_dir, worse=worse, quick=quick, requests=requests)
     try:

@@ -1,7 +1,7 @@
-"""The bytes the sim sends, per flavor, as pure functions of an :class:`~backend.sim_answers.Answer`.
+"""The bytes the sim sends, per flavor, as pure functions of an :class:`~backend.sim.answers.Answer`.
 
 ``openai``: bodies and SSE chunks shaped as api.openai.com sends them today (see the recorded exchanges in
-``/work/shared/openai/fixtures``): pretty-printed ``chat.completion`` with ``refusal``/``annotations``,
+``tests/data/openai/fixtures``): pretty-printed ``chat.completion`` with ``refusal``/``annotations``,
 ``service_tier`` and ``system_fingerprint``; chunks with ``usage: null`` only when ``include_usage`` is set,
 a ``choices: []`` usage chunk, ``obfuscation`` padding unless ``stream_options.include_obfuscation`` is false.
 
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from backend.sim_answers import Answer, ChoiceAnswer, count_tokens
+from backend.sim.answers import Answer, ChoiceAnswer, count_tokens
 
 DONE = b"data: [DONE]\n\n"
 # SGLang reports the EOS token it stopped on; Qwen's <|im_end|> is what a Qwen-based specialist shows.

@@ -13,11 +13,20 @@ import time
 import uuid
 from typing import Any
 
-from backend.sim_answers import Answer
-from backend.sim_errors import NO_KEY, Problem, incorrect_key, model_not_found, sglang_type, simulated
-from backend.sim_http import Headers, Reply, Request
-from backend.sim_options import SimOptions
-from backend.sim_wire import (
+from backend.sim.answers import Answer
+from backend.sim.errors import (
+    NO_KEY,
+    Problem,
+    incorrect_key,
+    model_not_found,
+    openai_error_body,
+    request_id,
+    sglang_type,
+    simulated,
+)
+from backend.sim.http import Headers, Reply, Request
+from backend.sim.options import SimOptions
+from backend.sim.wire import (
     Meta,
     StreamShape,
     compact,
@@ -33,7 +42,6 @@ from backend.sim_wire import (
     sglang_stream_error,
     sse,
 )
-from proxy.wire import error_object, new_request_id
 
 CHAT_PATH = "/v1/chat/completions"
 # The dated snapshot OpenAI reports for each alias.
@@ -58,12 +66,10 @@ class OpenAIFlavor:
         self.fingerprints: dict[str, str | None] = {}
 
     def error(self, problem: Problem, extra: Headers = ()) -> Reply:
-        body = error_object(problem.message, status=problem.status, type=problem.type, param=problem.param)
-        body["error"]["code"] = problem.code
-        payload = (json.dumps(body, indent=2) + "\n").encode()
+        payload = (json.dumps(openai_error_body(problem), indent=2) + "\n").encode()
         headers = (
             ("content-type", "application/json; charset=utf-8"),
-            ("x-request-id", new_request_id()),
+            ("x-request-id", request_id()),
             *extra,
         )
         return Reply(problem.status, headers, payload)
@@ -95,7 +101,7 @@ class OpenAIFlavor:
         return openai_events(result, meta, shape)
 
     def stream_error(self) -> bytes:
-        return sse(error_object(simulated(500, "").message, status=500))
+        return sse(openai_error_body(simulated(500, "")))
 
     def headers(self, stream: bool, processing_ms: float, ratelimit: dict[str, str]) -> Headers:
         return (
@@ -104,7 +110,7 @@ class OpenAIFlavor:
             ("openai-processing-ms", str(int(processing_ms) + 1)),
             ("openai-version", "2020-10-01"),
             *ratelimit.items(),
-            ("x-request-id", new_request_id()),
+            ("x-request-id", request_id()),
         )
 
 

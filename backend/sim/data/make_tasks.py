@@ -4,8 +4,8 @@ Three tasks, each item with its reference answer: 120 ticket classifications (20
 extractions (reference JSON), 100 one-sentence summaries that keep the numbers of the text. Fully deterministic
 (a fixed seed, no clock, no network), so re-running it rewrites the same bytes:
 
-    python -m backend.data.make_tasks            # writes backend/data/tasks.jsonl
-    python -m backend.data.make_tasks --check    # exits 1 if the committed file differs
+    python -m backend.sim.data.make_tasks            # writes backend/sim/data/tasks.jsonl
+    python -m backend.sim.data.make_tasks --check    # exits 1 if the committed file differs
 """
 
 from __future__ import annotations
@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:
-            print(f"{args.output} is stale; run: python -m backend.data.make_tasks", file=sys.stderr)
+            print(f"{args.output} is stale; run: python -m backend.sim.data.make_tasks", file=sys.stderr)
             return 1
         return 0
     args.output.write_text(text, encoding="utf-8")

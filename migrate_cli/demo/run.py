@@ -18,17 +18,17 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrate_cli import demo_servers as servers
-from migrate_cli import demo_text as text
-from migrate_cli.demo_reports import write_reports
-from migrate_cli.demo_servers import STORE_FILE, Child, DemoError, prepare_out_dir
-from migrate_cli.demo_workload import TASK_MODELS, Tally, Workload
+from migrate_cli.demo import servers as servers
+from migrate_cli.demo import text as text
+from migrate_cli.demo.reports import write_reports
+from migrate_cli.demo.servers import STORE_FILE, Child, DemoError, prepare_out_dir
+from migrate_cli.demo.workload import TASK_MODELS, Tally, Workload
 
 if TYPE_CHECKING:
+    from core.config import Config
+    from core.store import Store
     from evaluator.verdict import GateResult
     from policies.model import Policy, Stage
-    from proxy.config import Config
-    from proxy.store import Store
 
 SEED = 3  # with it, the good candidate's 3% disagreement falls on 3 labels, 2 orders and 1 summary
 GOOD_DISAGREE = 0.03
@@ -185,9 +185,9 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
 
 
 def _run(options: DemoOptions, console: Console, out: Path, children: list[Child]) -> int:
+    from core.config import parse_config
+    from core.store import Store
     from policies.model import load_policy
-    from proxy.config import parse_config
-    from proxy.store import Store
 
     console.line("starting a stand-in OpenAI, a stand-in SGLang and the alveare proxy on 127.0.0.1 ...")
     loader = EmbeddingLoader()

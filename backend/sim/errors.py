@@ -7,6 +7,7 @@ SGLang's are its pydantic / FastAPI texts, in its flat error body.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -252,3 +253,23 @@ def status_phrase(status: int) -> str:
 def sglang_type(status: int) -> str:
     """SGLang's error ``type`` for a status: BadRequestError, NotFoundError, InternalServerError, ..."""
     return SGLANG_TYPES.get(status) or status_phrase(status).replace(" ", "").replace("-", "") + "Error"
+
+
+def openai_error_body(problem: Problem) -> dict[str, Any]:
+    """OpenAI's nested error object for ``problem``: all four keys, ``type`` defaulted by status class.
+
+    Written here, not borrowed from the proxy: the stand-in must not share code with what it tests."""
+    default_type = "server_error" if problem.status >= 500 else "invalid_request_error"
+    return {
+        "error": {
+            "message": problem.message,
+            "type": problem.type or default_type,
+            "param": problem.param,
+            "code": problem.code,
+        }
+    }
+
+
+def request_id() -> str:
+    """An ``x-request-id`` as OpenAI's: ``req_`` and 32 hex digits."""
+    return "req_" + os.urandom(16).hex()

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from core.config import Config
+    from core.store import RolloutEntry, Store
     from policies.model import Policy
-    from proxy.config import Config
-    from proxy.store import RolloutEntry, Store
 
 REPORT_FORMATS = ("md", "json", "junit", "html")
 

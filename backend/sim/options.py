@@ -1,4 +1,4 @@
-"""The sim's settings, parsed once at the edge into a frozen, validated object (re-exported by ``backend.sim``)."""
+"""The sim's settings, parsed once at the edge into a frozen, validated object (re-exported by ``backend.sim.server``)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backend.sim_answers import Answer, answer
-from backend.sim_errors import (
+from backend.sim.answers import Answer, answer
+from backend.sim.errors import (
     PARSE_ERROR,
     Problem,
     model_not_found,
@@ -26,12 +26,11 @@ from backend.sim_errors import (
     validate_openai,
     validate_sglang,
 )
-from backend.sim_flavors import CHAT_PATH, JSON, Flavor, OpenAIFlavor, SGLangFlavor
-from backend.sim_http import Drop, Hang, Headers, Plan, Reply, Request, Stream
-from backend.sim_options import Fault, SimOptions, parse_fault
-from backend.sim_wire import Meta, StreamShape
-from backend.tasks import TaskIndex, load_tasks
-from proxy.wire import ratelimit_headers
+from backend.sim.flavors import CHAT_PATH, JSON, Flavor, OpenAIFlavor, SGLangFlavor
+from backend.sim.http import Drop, Hang, Headers, Plan, Reply, Request, Stream
+from backend.sim.options import Fault, SimOptions, parse_fault
+from backend.sim.tasks import TaskIndex, load_tasks
+from backend.sim.wire import Meta, StreamShape
 
 MAGIC_ERROR = "sim-error-"
 MAGIC_FAULT = "sim-fault-"
@@ -60,15 +59,25 @@ class RateLimiter:
         else:
             requests, toks = requests - 1, toks - tokens
         self.levels[key] = (requests, toks, now)
-        headers = ratelimit_headers(
-            limit_requests=self.rpm,
-            remaining_requests=math.floor(requests),
-            reset_requests_s=(self.rpm - requests) * 60 / self.rpm,
-            limit_tokens=self.tpm,
-            remaining_tokens=math.floor(toks),
-            reset_tokens_s=(self.tpm - toks) * 60 / self.tpm,
-        )
+        headers = {
+            "x-ratelimit-limit-requests": str(self.rpm),
+            "x-ratelimit-limit-tokens": str(self.tpm),
+            "x-ratelimit-remaining-requests": str(max(0, math.floor(requests))),
+            "x-ratelimit-remaining-tokens": str(max(0, math.floor(toks))),
+            "x-ratelimit-reset-requests": go_duration((self.rpm - requests) * 60 / self.rpm),
+            "x-ratelimit-reset-tokens": go_duration((self.tpm - toks) * 60 / self.tpm),
+        }
         return over, wait, headers
+
+
+def go_duration(seconds: float) -> str:
+    """A reset time as OpenAI's headers write it (Go's duration style): ``6ms``, ``8.64s``, ``1m6.779s``."""
+    millis = max(0, int(seconds * 1000))
+    if millis < 1000:
+        return f"{millis}ms"
+    minutes, millis = divmod(millis, 60_000)
+    text = f"{millis / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{minutes}m{text}" if minutes else text
 
 
 class SimApp:

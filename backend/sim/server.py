@@ -8,8 +8,8 @@ Endpoints (both flavors): ``POST /v1/chat/completions`` (whole or SSE, tools, ``
 ``stop``, ``max_tokens``), ``GET /v1/models``, ``GET /health`` and ``GET /health_generate`` (200, empty).
 ``openai`` also answers ``GET /v1/models/{id}``.
 
-Answers are deterministic for a request and ``--seed`` (see :mod:`backend.sim_answers`); prompts from the
-bundled dataset (:mod:`backend.tasks`) get their reference answer, or a weaker model's for the
+Answers are deterministic for a request and ``--seed`` (see :mod:`backend.sim.answers`); prompts from the
+bundled dataset (:mod:`backend.sim.tasks`) get their reference answer, or a weaker model's for the
 ``--disagree`` share of items.
 
 Per-request controls (so one sim serves many tests):
@@ -48,9 +48,9 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-from backend.sim_app import SimApp
-from backend.sim_http import HttpServer
-from backend.sim_options import DEFAULT_MODELS, FAULTS, FLAVORS, Fault, SimOptions, parse_fault
+from backend.sim.app import SimApp
+from backend.sim.http import HttpServer
+from backend.sim.options import DEFAULT_MODELS, FAULTS, FLAVORS, Fault, SimOptions, parse_fault
 
 __all__ = [
     "DEFAULT_MODELS",

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxy.mapping_reader import MappingReader, ReadRules, read_yaml
-from proxy.store import StoreError, parse_store_url
+from core.mapping_reader import MappingReader, ReadRules, read_yaml
+from core.store import StoreError, parse_store_url
 
 ENV_PREFIX = "ALVEARE_"
 

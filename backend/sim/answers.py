@@ -1,6 +1,6 @@
 """What the sim answers, as pure functions of (request body, seed): never of time, order or flavor.
 
-- A prompt from the bundled dataset (``backend.tasks``) gets its reference answer, or with ``disagree`` set,
+- A prompt from the bundled dataset (``backend.sim.tasks``) gets its reference answer, or with ``disagree`` set,
   for a deterministic share of the items, the answer a weaker model would give (another label, a dropped or
   wrong JSON field, a summary with a changed number or a negation).
 - A request with ``tools`` (and ``tool_choice`` not ``"none"``) gets tool calls whose arguments satisfy the
@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from backend.sim_jsongen import instance
-from backend.tasks import CLASSIFY_LABELS, TaskIndex, TaskItem
+from backend.sim.jsongen import instance
+from backend.sim.tasks import CLASSIFY_LABELS, TaskIndex, TaskItem
 
 # Request fields that do not change what a model would say, only how it is sent or where it is cut off
 # (so a streamed answer is the whole one in pieces, and max_tokens/stop truncate the same text).

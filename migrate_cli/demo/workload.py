@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.tasks import TaskItem, load_tasks
+from backend.sim.tasks import TaskItem, load_tasks
 
 TASK_MODELS = {"classify": "gpt-4o-mini", "extract": "gpt-4.1-mini", "summarise": "gpt-3.5-turbo"}
 STREAMED = frozenset({"summarise"})

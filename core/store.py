@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proxy.pair import Pair, answer_from_json, answer_to_json
+from core.pair import Pair, answer_from_json, answer_to_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pairs (

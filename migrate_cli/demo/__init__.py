@@ -1,0 +1,1 @@
+"""``alveare-migrate demo``: stand-ins, proxy, workload and the automatic rollout, on one machine."""
