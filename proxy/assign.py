@@ -25,12 +25,12 @@ def stickiness_key(body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
     session = headers.get(SESSION_HEADER)
     if session:
         return "session:" + session
-    auth = headers.get("authorization", "")
-    return "key:" + auth.removeprefix("Bearer ").strip()
+    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    return "key:" + (token.strip() if scheme.lower() == "bearer" else scheme)
 
 
 def bucket(salt: str, key: str) -> int:
-    digest = hashlib.blake2b(key.encode(), key=salt.encode()[:64], digest_size=8).digest()
+    digest = hashlib.blake2b(_bytes(key), key=salt.encode()[:64], digest_size=8).digest()
     return int.from_bytes(digest, "big") % BUCKETS
 
 
@@ -41,5 +41,10 @@ def choose_side(bucket_: int, percent: float) -> Side:
 def key_hash(salt: str, key: str) -> str:
     """What the store keeps instead of the raw key: a salted hash, enough to group a user's pairs."""
     return hashlib.blake2b(
-        key.encode(), key=b"alveare-record:" + salt.encode()[:48], digest_size=12
+        _bytes(key), key=b"alveare-record:" + salt.encode()[:48], digest_size=12
     ).hexdigest()
+
+
+def _bytes(text: str) -> bytes:
+    """Header values arrive as str with undecodable bytes kept as surrogates: hash the bytes as sent."""
+    return text.encode("utf-8", "surrogateescape")

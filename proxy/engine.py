@@ -24,6 +24,7 @@ from core.store import Store
 from proxy.addons.auth import Auth
 from proxy.addons.chain import Chain
 from proxy.addons.failover import Failover
+from proxy.addons.front import Front, install_error_pages
 from proxy.addons.metrics import Metrics
 from proxy.addons.mirror import Mirror
 from proxy.addons.normalize import Normalize
@@ -78,14 +79,15 @@ class ProxyServer:
         self._admin: WSGIServer | None = None
 
     def default_addons(self, mitm: master.Master) -> list[object]:
-        """Our addons, in data-path order: auth -> route -> upstream -> failover -> normalize -> mirror ->
-        record -> metrics."""
+        """Our addons, in data-path order: front -> auth -> route -> upstream -> failover -> normalize -> mirror
+        -> record -> metrics."""
         runtime = self.runtime
         self.sides = SideClient(runtime)
         record = Record(runtime, self.recorder)
         self.mirror = Mirror(runtime, self.sides, record)
         return [
             self.inflight,
+            Front(),
             Auth(runtime, KeyStore(self.store)),
             Route(runtime),
             Upstream(runtime),
@@ -101,12 +103,12 @@ class ProxyServer:
         opts = options.Options()
         mitm = master.Master(opts)
         mitm.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig())
-        mitm.addons.add(Chain(self.default_addons(mitm)))
+        install_error_pages()
+        mitm.addons.add(Chain(self.default_addons(mitm), self.runtime.counts))
         host, port = self.config.listen_host_port()
         opts.update(
             mode=[f"reverse:{self.config.incumbent.url}@{host}:{port}"],
             connection_strategy="lazy",
-            stream_large_bodies="1m",
             body_size_limit=str(self.config.max_body_bytes * 4 + 1_048_576),  # a hard stop far above ours
             ssl_insecure=False,
         )

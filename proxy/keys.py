@@ -105,8 +105,8 @@ class KeyStore:
 
     def verify(self, plaintext: str) -> KeyRecord | None:
         """The active key with this plaintext, or None (unknown, revoked, or not one of ours)."""
-        if not plaintext.startswith(KEY_PREFIX):
-            return None
+        if not plaintext.startswith(KEY_PREFIX) or not plaintext.isascii():
+            return None  # ours are URL-safe base64: a non-ASCII token (even undecodable bytes) is never one
         digest = self.hash(plaintext)
         now = self.clock()
         cached = self._cache.get(digest)

@@ -62,7 +62,7 @@ def _parse_json(content_type: str | None, body: bytes) -> Any:
         return None
     try:
         return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except ValueError:  # covers UnicodeDecodeError and JSONDecodeError
+    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, nesting deeper than we parse
         return None
 
 

@@ -30,8 +30,13 @@ DEFAULT_COMPLETION_TOKENS = 16
 
 
 def bearer(flow: http.HTTPFlow) -> str:
-    header: str = flow.request.headers.get("authorization", "")
-    return header.removeprefix("Bearer ").strip()
+    """The token of ``Authorization: Bearer ...``; the scheme is case-insensitive, as in every HTTP scheme."""
+    return bearer_token(flow.request.headers.get("authorization", ""))
+
+
+def bearer_token(header: str) -> str:
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else header.strip()
 
 
 def estimate_tokens(raw_body: bytes) -> int:
@@ -101,7 +106,10 @@ class Auth:
         if info.key is not None:
             limit_id, limits, name = info.key.key_id, info.key, f"key {info.key.name}"
         else:
-            limit_id = "client:" + hashlib.blake2b(token.encode(), digest_size=8).hexdigest()
+            limit_id = (
+                "client:"
+                + hashlib.blake2b(token.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+            )
             limits, name = self.runtime.config.limits, "this key"
         tokens = estimate_tokens(flow.request.raw_content or b"")
         decision = self.limiter.check(limit_id, self.clock(), limits, tokens)
