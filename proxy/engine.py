@@ -24,7 +24,7 @@ from core.store import Store
 from proxy.addons.auth import Auth
 from proxy.addons.chain import Chain
 from proxy.addons.failover import Failover
-from proxy.addons.front import Front, install_error_pages
+from proxy.addons.front import Front, install_error_pages, proxy_error
 from proxy.addons.metrics import Metrics
 from proxy.addons.mirror import Mirror
 from proxy.addons.normalize import Normalize
@@ -42,19 +42,33 @@ STATUS_INTERVAL_S = 1.0
 
 class InFlight:
     """Tracks live requests so shutdown can wait for them. A flow ends in ``response`` or ``error`` (a stream the
-    client abandons after its headers ends in ``error`` only), whichever comes first."""
+    client abandons after its headers ends in ``error`` only), whichever comes first.
+
+    Once ``draining``, a request arriving on a kept-alive connection is answered 503 (the SDK retries it on a new
+    connection, i.e. another replica) and every answer closes its connection: nothing is served after the
+    recorder's last flush."""
 
     def __init__(self) -> None:
         self.flows: set[str] = set()
+        self.draining = False
 
     @property
     def live(self) -> int:
         return len(self.flows)
 
     def requestheaders(self, flow: Any) -> None:
+        if self.draining:
+            flow.request.stream = False
+            flow.response = proxy_error(503, "The server is shutting down. Please retry your request.")
+            return
         self.flows.add(flow.id)
 
+    def responseheaders(self, flow: Any) -> None:
+        if self.draining and flow.response is not None:
+            flow.response.headers["connection"] = "close"
+
     def response(self, flow: Any) -> None:
+        self.responseheaders(flow)
         self.flows.discard(flow.id)
 
     def error(self, flow: Any) -> None:
@@ -191,9 +205,14 @@ class ProxyServer:
     # --- shutdown ---------------------------------------------------------------------------------------
 
     async def stop(self, drain_s: float = 10.0) -> None:
-        """Finish in-flight requests and mirrors (up to ``drain_s``), then flush every queued row."""
+        """Stop accepting, finish in-flight requests and mirrors (up to ``drain_s``), then flush every queued row.
+
+        The order is what keeps served == recorded: nothing new is served once draining starts, every task that
+        may still submit a row has ended before the recorder's last flush, and every task we started is awaited
+        (no CancelledError tracebacks, no "Task was destroyed but it is pending")."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + drain_s
+        self.inflight.draining = True
         if (
             self.master is not None
         ):  # stop accepting connections; mitmproxy itself leaves that to process exit
@@ -201,10 +220,12 @@ class ProxyServer:
                 await asyncio.wait_for(self.master.addons.get("proxyserver").servers.update([]), 5)
         while self.inflight.live > 0 and loop.time() < deadline:
             await asyncio.sleep(0.02)
+        if self.inflight.live:
+            log.warning("stopping with %d requests still in flight after %.0fs", self.inflight.live, drain_s)
         if self.mirror is not None:
             await self.mirror.drain(max(0.1, deadline - loop.time()))
-        for task in self._loops:
-            task.cancel()
+            await self.mirror.cancel()
+        await _cancel_all(self._loops)
         if self.master is not None:
             self.master.shutdown()
         if self._run_task is not None:
@@ -219,6 +240,12 @@ class ProxyServer:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.store.put_status, self.runtime.instance, self.runtime.status())
         log.info("proxy stopped; %d rows recorded", self.recorder.written)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -62,3 +62,10 @@ class Mirror:
     async def drain(self, timeout: float) -> None:
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=timeout)
+
+    async def cancel(self) -> None:
+        """End the copies still running; each records its served side (with the mirror marked cancelled)."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
