@@ -115,12 +115,11 @@ def test_sigterm_under_load_loses_no_row_and_exits_cleanly(
 
 def test_sigkill_loses_at_most_one_flush_interval(tmp_path: Path, upstreams: tuple[str, str]) -> None:
     proc, url, store_url = start_proxy(tmp_path, *upstreams)
-    with proc:
-        with Load(url, workers=16) as load:
-            time.sleep(2.5)
-            killed = time.monotonic()
-            proc.kill()
-            proc.wait(10)
+    with proc, Load(url, workers=16) as load:
+        time.sleep(2.5)
+        killed = time.monotonic()
+        proc.kill()
+        proc.wait(10)
     served_before = [t for t in load.served if t <= killed]
     recorded = Store.open(store_url).count_pairs()
     lost = len(served_before) - recorded
