@@ -28,9 +28,13 @@ _RULES = ReadRules(ConfigError, unknown_hint="(see `alveare-migrate init`)")
 
 @dataclass(frozen=True)
 class Upstream:
+    """An upstream side. ``timeout_s`` bounds a whole answer (the SDK's own default is 600 s);
+    ``idle_timeout_s`` bounds each silence: before its first byte, between body bytes or stream events."""
+
     url: str
     key_env: str | None = None
-    timeout_s: float = 60.0
+    timeout_s: float = 600.0
+    idle_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class Config:
     admin_listen: str = "127.0.0.1:8081"
     store: str = "sqlite:///alveare.sqlite"
     incumbent: Upstream = Upstream(url="https://api.openai.com", key_env="OPENAI_API_KEY")
-    candidate: Upstream = Upstream(url="http://127.0.0.1:30000", key_env=None, timeout_s=60.0)
+    candidate: Upstream = Upstream(url="http://127.0.0.1:30000", key_env=None)
     models: Mapping[str, str] = field(default_factory=dict)
     specialists: Mapping[str, str] = field(default_factory=dict)
     salt: str = "alveare"
@@ -140,9 +144,11 @@ SCALAR_KEYS: dict[str, Callable[[str], Any]] = {
     "incumbent.url": str,
     "incumbent.key_env": str,
     "incumbent.timeout_s": float,
+    "incumbent.idle_timeout_s": float,
     "candidate.url": str,
     "candidate.key_env": str,
     "candidate.timeout_s": float,
+    "candidate.idle_timeout_s": float,
     "mirror.rate": lambda text: parse_rate(text),
     "mirror.concurrency": int,
     "mirror.timeout_s": float,
@@ -297,6 +303,7 @@ def _upstream(reader: MappingReader, default: Upstream) -> Upstream:
         url=url.rstrip("/"),
         key_env=reader.str_or_none("key_env", default.key_env),
         timeout_s=reader.number("timeout_s", default.timeout_s, minimum=0.01),
+        idle_timeout_s=reader.number("idle_timeout_s", default.idle_timeout_s, minimum=0.01),
     )
     reader.reject_unknown()
     return upstream

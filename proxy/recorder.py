@@ -94,8 +94,17 @@ def flow_pair(info: FlowInfo, *, redact: bool) -> Pair:
         failover=info.failover,
         incumbent=answers.get("incumbent"),
         candidate=answers.get("candidate"),
-        meta={"failover_reason": info.failover_reason} if info.failover_reason else {},
+        meta=_meta(info),
     )
+
+
+def _meta(info: FlowInfo) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if info.failover_reason:
+        meta["failover_reason"] = info.failover_reason
+    if info.upstream_error:
+        meta["upstream_error"] = info.upstream_error
+    return meta
 
 
 def _redacted(answer: Answer) -> Answer:

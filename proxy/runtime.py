@@ -65,6 +65,7 @@ class FlowInfo:
     percent: float = 0.0
     failover: bool = False
     failover_reason: str | None = None
+    upstream_error: str | None = None  # why the proxy ended the served answer itself (stall, reset, cut)
     served: Leg | None = None
     mirrored: Leg | None = None
     candidate_failure: Leg | None = None
@@ -126,6 +127,8 @@ class Runtime:
             "record_dropped": c["record_dropped"],
             "record_queue": c["record_queue"],
             "rejected": c["rejected"],
+            "upstream_errors": c["upstream_errors"],
+            "hook_errors": c["hook_errors"],
             "circuit": self.circuit.state,
             "started": self.started,
             "listen": self.config.listen,

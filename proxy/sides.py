@@ -53,9 +53,11 @@ class SideClient:
 
         base_url, auth, body = side_request(self.runtime, info, side)
         headers = {"content-type": "application/json", "accept-encoding": "identity", **auth}
+        upstream = self.runtime.config.candidate if side == "candidate" else self.runtime.config.incumbent
         timeout = aiohttp.ClientTimeout(
             total=timeout_s or self.runtime.config.mirror.timeout_s,
             connect=self.runtime.config.failover.connect_timeout_s,
+            sock_read=upstream.idle_timeout_s,
         )
         url = base_url + "/v1/chat/completions"
         async with self.session.post(url, data=body, headers=headers, timeout=timeout) as response:
@@ -79,17 +81,34 @@ class SideClient:
         return leg
 
     async def relay_incumbent(self, info: FlowInfo, write: Callable[[bytes], Awaitable[None]]) -> None:
-        """Write the incumbent's answer as a raw HTTP/1.1 response (``connection: close``, body until EOF)."""
+        """Write the incumbent's answer as a raw HTTP/1.1 response (``connection: close``, body until EOF).
+
+        Within the incumbent's deadlines; a stream that breaks after its head ends with OpenAI's error event."""
+        from proxy import wire
+        from proxy.framing import error_event
+
+        head_sent = False
         try:
-            async for status, headers, chunk in self.exchange("incumbent", info):
+            async for status, headers, chunk in self.exchange(
+                "incumbent", info, self.runtime.config.incumbent.timeout_s
+            ):
                 if not chunk:
+                    head_sent = True
                     await write(_response_head(status, headers))
                 else:
                     await write(chunk)
         except CLIENT_ERRORS as exc:
-            from proxy import wire
-
-            body = wire.error_bytes(f"The upstream could not be reached: {type(exc).__name__}", status=502)
+            info.upstream_error = f"incumbent: {type(exc).__name__}: {exc}"
+            if head_sent:
+                if info.stream:
+                    await write(
+                        b"\n\n"
+                        + error_event("The model's answer was interrupted. Please retry your request.")
+                    )
+                return
+            body = wire.error_bytes(
+                "The upstream server could not be reached. Please retry your request.", status=502
+            )
             head = _response_head(502, [("content-type", "application/json")])
             await write(head + body)
 

@@ -7,6 +7,7 @@ error words (``sim_errors``) and their headers (``sim_flavors``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -180,6 +181,8 @@ class SimApp:
         if fault is not None and fault.kind == "malformed":
             return Reply(200, reply_headers, payload[: len(payload) // 2], latency / 1000)
         cut = len(payload) // 2 if fault is not None and fault.kind == "cut" else None
+        if fault is not None and fault.kind in ("stall", "reset"):
+            return _broken_reply(Reply(200, reply_headers, payload, latency / 1000), fault)
         return Reply(200, reply_headers, payload, latency / 1000, cut)
 
     def _rate_limit(self, key: str, model: str, result: Answer) -> tuple[Reply | None, dict[str, str]]:
@@ -201,7 +204,7 @@ class SimApp:
         meta: Meta,
         ratelimit: dict[str, str],
         fault: Fault | None,
-    ) -> Stream:
+    ) -> Stream | Reply:
         headers = request.headers
         given = body.get("stream_options")
         options: dict[str, Any] = given if isinstance(given, dict) else {}
@@ -225,7 +228,10 @@ class SimApp:
             events = [*events[: min(after, len(events) - 1)], self.flavor.stream_error()]
             events += [b"data: [DONE]\n\n"] if self.flavor.name == "sglang" else []
         stream_headers = self.flavor.headers(True, ttft, ratelimit)
-        return Stream(200, stream_headers, tuple(events), ttft / 1000, interval, cut_after)
+        if fault is not None and fault.kind == "reset":
+            return _broken_reply(Reply(200, stream_headers, b"".join(events), ttft / 1000), fault)
+        stall = after if fault is not None and fault.kind == "stall" else None
+        return Stream(200, stream_headers, tuple(events), ttft / 1000, interval, cut_after, stall)
 
 
 def _bearer(headers: dict[str, str]) -> str | None:
@@ -239,6 +245,13 @@ def _bearer(headers: dict[str, str]) -> str | None:
 def _model_name(body: Any) -> str:
     model = body.get("model") if isinstance(body, dict) else None
     return model if isinstance(model, str) else ""
+
+
+def _broken_reply(reply: Reply, fault: Fault) -> Reply:
+    """``stall``: the head, then silence; ``reset:N``: the first N bytes of the answer, then a reset."""
+    if fault.kind == "stall":
+        return dataclasses.replace(reply, stall_at=0)
+    return dataclasses.replace(reply, reset_at=5 if fault.after is None else fault.after)
 
 
 def _header_fault(headers: dict[str, str]) -> Fault | None:

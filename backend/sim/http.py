@@ -38,19 +38,24 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A whole response. ``cut_at``: send only this many body bytes, then reset the connection."""
+    """A whole response. ``cut_at``: send only this many body bytes, then reset the connection; ``reset_at``:
+    send only this many bytes of the whole response (head included), then reset; ``stall_at``: send this many
+    body bytes, then nothing more, ever."""
 
     status: int
     headers: Headers = ()
     body: bytes = b""
     delay_s: float = 0.0
     cut_at: int | None = None
+    reset_at: int | None = None
+    stall_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Stream:
     """A chunked response of ``events``. Headers go out with the first event, after ``first_delay_s``;
-    ``cut_after``: reset the connection after that many events instead of finishing."""
+    ``cut_after``: reset the connection after that many events instead of finishing; ``stall_after``: after
+    that many events, send nothing more, ever."""
 
     status: int
     headers: Headers
@@ -58,6 +63,7 @@ class Stream:
     first_delay_s: float = 0.0
     interval_s: float = 0.0
     cut_after: int | None = None
+    stall_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,10 @@ def _head(status: int, headers: Headers, framing: str, keep_alive: bool) -> byte
 
 def encode_reply(reply: Reply, keep_alive: bool) -> bytes:
     return _head(reply.status, reply.headers, f"content-length: {len(reply.body)}", keep_alive) + reply.body
+
+
+def _breaks(reply: Reply) -> bool:
+    return reply.reset_at is not None or reply.stall_at is not None
 
 
 def _chunk(data: bytes) -> bytes:
@@ -223,7 +233,7 @@ class _Connection(asyncio.Protocol):
             plan = self.server.handler(request)
         except Exception as exc:  # the handler is ours; a bug must not kill the connection silently
             plan = Reply(500, (("content-type", "text/plain"),), f"sim handler failed: {exc!r}\n".encode())
-        if isinstance(plan, Reply) and plan.delay_s <= 0 and plan.cut_at is None:
+        if isinstance(plan, Reply) and plan.delay_s <= 0 and plan.cut_at is None and not _breaks(plan):
             self._write_reply(plan, request.keep_alive)
             return
         if isinstance(plan, Drop):
@@ -262,19 +272,24 @@ class _Connection(asyncio.Protocol):
     async def _delayed_reply(self, reply: Reply, keep_alive: bool) -> None:
         if reply.delay_s > 0:
             await asyncio.sleep(reply.delay_s)
-        if reply.cut_at is None:
+        if reply.cut_at is None and not _breaks(reply):
             self._write_reply(reply, keep_alive)
             return
         if self.transport is not None:
             data = encode_reply(reply, keep_alive)
-            self.transport.write(data[: len(data) - len(reply.body) + reply.cut_at])
+            body_start = len(data) - len(reply.body)
+            if reply.stall_at is not None:
+                self.transport.write(data[: body_start + reply.stall_at])
+                await asyncio.Event().wait()
+            end = reply.reset_at if reply.reset_at is not None else body_start + (reply.cut_at or 0)
+            self.transport.write(data[:end])
             self.transport.abort()
 
     async def _stream(self, stream: Stream, keep_alive: bool) -> None:
         if stream.first_delay_s > 0:
             await asyncio.sleep(stream.first_delay_s)
         head = _head(stream.status, stream.headers, "transfer-encoding: chunked", keep_alive)
-        if stream.interval_s <= 0 and stream.cut_after is None:  # nothing to pace: one write
+        if stream.interval_s <= 0 and stream.cut_after is None and stream.stall_after is None:  # one write
             self._send(head + b"".join(map(_chunk, stream.events)) + b"0\r\n\r\n")
         elif not await self._paced(stream, head):
             return
@@ -288,6 +303,9 @@ class _Connection(asyncio.Protocol):
                 self._send(head)
                 self.abort()
                 return False
+            if stream.stall_after is not None and number >= stream.stall_after:
+                self._send(head)
+                await asyncio.Event().wait()
             if number and stream.interval_s > 0:
                 await asyncio.sleep(stream.interval_s)
             if not self.writable.is_set():

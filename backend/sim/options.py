@@ -8,7 +8,7 @@ from typing import Literal
 Flavor = Literal["openai", "sglang"]
 FLAVORS: tuple[Flavor, ...] = ("openai", "sglang")
 # Faults a whole sim can have (``--fault``) or one request can ask for (``x-sim-fault``).
-FAULTS = ("refuse", "hang", "cut", "malformed", "error")
+FAULTS = ("refuse", "hang", "cut", "malformed", "error", "stall", "reset")
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o-mini",
     "gpt-4o",
@@ -37,7 +37,9 @@ def parse_fault(text: str, *, where: str = "--fault") -> Fault:
     """``cut``, ``cut:3``, ``hang``, ... -> Fault; anything else raises ValueError saying what is allowed."""
     kind, _, after = text.strip().lower().partition(":")
     if kind not in FAULTS:
-        raise ValueError(f"{where}: {text!r}: unknown fault; use one of {', '.join(FAULTS)} (cut:K, error:K)")
+        raise ValueError(
+            f"{where}: {text!r}: unknown fault; use one of {', '.join(FAULTS)} (cut:K, error:K, stall:K, reset:N)"
+        )
     if not after:
         return Fault(kind)
     if not after.isdigit():

@@ -21,7 +21,10 @@ model ``sim-error-STATUS``        the same, chosen by the model name (e.g. ``sim
 ``x-sim-fault: KIND[:K]``         ``hang`` (read, never answer), ``refuse`` (close without answering),
                                   ``cut`` (reset after K stream events, or half the body), ``malformed``
                                   (200 with broken JSON), ``error`` (a mid-stream error event after K
-                                  events; a 500 for a whole answer). K defaults to ``--cut-after``
+                                  events; a 500 for a whole answer), ``stall`` (send the head and K stream
+                                  events, or a whole answer's head, then never another byte), ``reset:N``
+                                  (reset after the first N bytes of the answer: 5 is inside the status
+                                  line, 20 just after it). K defaults to ``--cut-after``
 model ``sim-fault-KIND``          the same, chosen by the model name (e.g. ``sim-fault-hang``)
 ``x-sim-latency-ms: MS``          delay of a whole answer (default ``--latency-ms``)
 ``x-sim-ttft-ms: MS``             delay before a stream's headers and first event (default ``--ttft-ms``)

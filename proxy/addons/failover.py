@@ -24,12 +24,20 @@ from typing import Any
 from mitmproxy import http
 from mitmproxy.proxy import server_hooks
 
+from core.config import Upstream as UpstreamSettings
+from core.pair import Side
+from proxy.framing import AnswerParser, BadAnswer, StreamReframer, error_answer
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime, client_gave_up
 from proxy.sides import SideClient
 
 log = logging.getLogger(__name__)
 FAILOVER_HEADER = "x-alveare-failover"
-STATUS_LINE_BYTES = 12  # "HTTP/1.1 503"
+STREAM_BROKEN_MESSAGE = (
+    "The model's answer was interrupted before it was complete. Please retry your request."
+)
+ANSWER_BROKEN_MESSAGE = (
+    "The upstream server did not give a complete answer in time. Please retry your request."
+)
 
 
 class Failover:
@@ -37,10 +45,10 @@ class Failover:
         self.runtime = runtime
         self.sides = sides
         self.master = master
-        self.current: dict[str, http.HTTPFlow] = {}  # client connection id -> its candidate flow in flight
+        self.current: dict[str, http.HTTPFlow] = {}  # client connection id -> its split flow in flight
         self.relays: dict[str, FlowInfo] = {}
-        # client connection id -> the reader of its connection to the candidate
-        self.readers: dict[str, FailoverReader] = {}
+        # client connection id -> server connection id -> the reader of that upstream connection
+        self.readers: dict[str, dict[str, UpstreamReader]] = {}
         self.responder: asyncio.Server | None = None
 
     async def running(self) -> None:
@@ -52,17 +60,19 @@ class Failover:
 
     def request(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo = flow.metadata[METADATA_KEY]
-        if flow.response is None and info.split and info.side == "candidate":
+        if flow.response is None and info.split:
             self.current[flow.client_conn.id] = flow
-            reader = self.readers.get(flow.client_conn.id)
-            if reader is not None:
+            for reader in self.readers.get(flow.client_conn.id, {}).values():
                 reader.new_flow.set()
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         flow = self.current.get(data.client.id)
-        if flow is None or data.server.address is None or await self._reachable(data.server.address):
+        info: FlowInfo | None = flow.metadata.get(METADATA_KEY) if flow is not None else None
+        if info is None or info.side != "candidate" or data.server.address is None:
             return
-        info: FlowInfo = flow.metadata[METADATA_KEY]
+        if await self._reachable(data.server.address):
+            return
+        assert flow is not None
         self.switch(info, "candidate refused the connection", status=0)
         assert self.responder is not None
         data.server.address = self.responder.sockets[0].getsockname()[:2]
@@ -70,15 +80,26 @@ class Failover:
         flow.request.headers[FAILOVER_HEADER] = info.pair_id
 
     def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
+        flow = self.current.get(data.client.id)
+        info: FlowInfo | None = flow.metadata.get(METADATA_KEY) if flow is not None else None
+        if info is None or self._is_responder(data.server.address):
+            return
         io = _server_io(self.master, data.client.id, data.server)
-        if io is not None and data.client.id in self.current:
-            reader = FailoverReader(io, self, data.client.id, data.server.id)
-            io.reader = self.readers[data.client.id] = reader
+        if io is not None:
+            reader = UpstreamReader(io, self, data.client.id, data.server, info.side)
+            io.reader = self.readers.setdefault(data.client.id, {})[data.server.id] = reader
+            io.writer = QuietWriter(io.writer)
 
     def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
-        reader = self.readers.get(data.client.id)
-        if reader is not None and reader.server_id == data.server.id:
-            del self.readers[data.client.id]
+        readers = self.readers.get(data.client.id, {})
+        readers.pop(data.server.id, None)
+        if not readers:
+            self.readers.pop(data.client.id, None)
+
+    def _is_responder(self, address: Any) -> bool:
+        if self.responder is None or address is None:
+            return False
+        return tuple(address) == tuple(self.responder.sockets[0].getsockname()[:2])
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._finish(flow)
@@ -137,24 +158,41 @@ class Failover:
                 writer.close()
 
 
-class FailoverReader:
-    """Stands in for mitmproxy's reader of one candidate connection.
+class Expired(Exception):
+    """A deadline passed while reading an answer; the message says which."""
 
-    Until the current flow's status line has arrived, reads are bounded by the first-byte deadline; a timeout, a
-    reset, an early EOF or a 5xx status line switches the flow to the incumbent and the reader then yields the
-    incumbent's HTTP/1.1 answer (``connection: close``) followed by EOF. While a good answer passes, it is a
-    plain pass-through. An idle read (between requests on a kept-alive connection) is woken by the next flow so
-    that flow gets its deadline too.
+
+class UpstreamReader:
+    """Stands in for mitmproxy's reader of one upstream connection used by split requests (either side).
+
+    For the current flow it parses the answer first (:mod:`proxy.framing`), within the side's deadlines: the
+    first byte (``failover.first_byte_timeout_s`` for the candidate, ``idle_timeout_s`` for the incumbent), each
+    silence (``idle_timeout_s``) and the whole answer (``timeout_s``), all counted from the request's start.
+
+    - A whole answer is held until complete (and, from the candidate, until its JSON parses). A candidate that
+      times out, resets, cuts its body, answers 5xx or malformed JSON is replaced by the incumbent's answer
+      (the reader then yields that, ``connection: close``, then EOF); a broken incumbent answer becomes OpenAI's
+      502 or 504 error.
+    - A stream passes event by event; if it stalls or breaks, it ends with one OpenAI error event. The reason
+      is logged and recorded with the pair.
+
+    An idle read (between requests on a kept-alive connection) is woken by the next flow so that flow gets its
+    deadlines too.
     """
 
-    def __init__(self, io: Any, failover: Failover, client_id: str, server_id: str) -> None:
+    def __init__(self, io: Any, failover: Failover, client_id: str, server: Any, side: Side) -> None:
         self.io = io
         self.inner: asyncio.StreamReader = io.reader
-        self.server_id = server_id
+        self.server_id = server.id
+        self.address = tuple(server.address)
+        self.side = side
         self.failover = failover
         self.client_id = client_id
-        self.answering: FlowInfo | None = None  # the flow whose good answer is passing through
+        self.answering: FlowInfo | None = None  # the flow whose answer is being read or has passed
+        self.parser: AnswerParser | None = None
+        self.reframer: StreamReframer | None = None
         self.replacement: asyncio.Queue[bytes] | None = None
+        self.closed = False  # we ended an answer ourselves: the connection is done
         self.new_flow = asyncio.Event()
         self._pending: asyncio.Task[bytes] | None = None
 
@@ -162,30 +200,38 @@ class FailoverReader:
         while True:
             if self.replacement is not None:
                 return await self.replacement.get()
-            info = self._candidate_flow()
+            if self.closed:
+                return b""
+            info = self._my_flow()
             if info is not None and info is not self.answering:
-                return await self._first_bytes(info, n)
+                return await self._start(info, n)
+            if self.answering is not None and self.reframer is not None:
+                return await self._stream_more(self.answering, n)
             if not await self._idle_read(n):
-                continue  # a new flow started while we waited: it gets its deadline
+                continue  # a new flow started while we waited: it gets its deadlines
             # Data arrived. mitmproxy runs hooks as tasks, so this read may have begun while the previous answer
-            # was still current: if the data belongs to a newer flow, its status line is checked all the same.
-            info = self._candidate_flow()
+            # was still current: if the data belongs to a newer flow, it is checked all the same.
+            info = self._my_flow()
             if info is not None and info is not self.answering:
-                return await self._first_bytes(info, n)
+                return await self._start(info, n)
             return self._take()
 
-    def _candidate_flow(self) -> FlowInfo | None:
+    def _my_flow(self) -> FlowInfo | None:
         flow = self.failover.current.get(self.client_id)
-        info: FlowInfo | None = flow.metadata.get(METADATA_KEY) if flow is not None else None
-        return info if info is not None and info.side == "candidate" else None
+        if flow is None or (flow.request.host, flow.request.port) != self.address:
+            return None
+        info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
+        return info if info is not None and info.side == self.side else None
 
     async def _idle_read(self, n: int) -> bool:
         """Wait for data or for a new flow; True when data (or an error) is ready in the pending read."""
         pending = self._pending = self._pending or asyncio.ensure_future(self.inner.read(n))
         self.new_flow.clear()
         waiter = asyncio.ensure_future(self.new_flow.wait())
-        await asyncio.wait({pending, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
+        try:
+            await asyncio.wait({pending, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
         return pending.done()
 
     def _take(self) -> bytes:
@@ -193,37 +239,112 @@ class FailoverReader:
         task, self._pending = self._pending, None
         return task.result()
 
-    async def _first_bytes(self, info: FlowInfo, n: int) -> bytes:
-        timeout = self.failover.runtime.config.failover.first_byte_timeout_s
-        deadline = info.started + timeout
-        data = b""
+    def _upstream(self) -> UpstreamSettings:
+        config = self.failover.runtime.config
+        return config.candidate if self.side == "candidate" else config.incumbent
+
+    async def _read_within(self, n: int, info: FlowInfo, first_byte_s: float | None = None) -> bytes:
+        """One read, fed to the parser, bounded by the side's deadlines (or the first-byte one)."""
+        settings = self._upstream()
+        now = time.perf_counter()
+        if first_byte_s is not None:
+            wait, reason = info.started + first_byte_s - now, f"no answer within {first_byte_s:g}s"
+        else:
+            wait, reason = settings.idle_timeout_s, f"silent for {settings.idle_timeout_s:g}s mid-answer"
+        total_left = info.started + settings.timeout_s - now
+        if total_left < wait:
+            wait, reason = total_left, f"answer not complete within {settings.timeout_s:g}s"
+        self._pending = self._pending or asyncio.ensure_future(self.inner.read(n))
         try:
-            while len(data) < STATUS_LINE_BYTES:
-                self._pending = self._pending or asyncio.ensure_future(self.inner.read(n))
-                remaining = max(0.0, deadline - time.perf_counter())
-                await asyncio.wait_for(asyncio.shield(self._pending), remaining)
-                chunk = self._take()
-                if not chunk:
-                    return await self._replace(info, "candidate closed the connection without answering", 0)
-                data += chunk
+            await asyncio.wait_for(asyncio.shield(self._pending), max(0.0, wait))
+            chunk = self._take()
         except TimeoutError:
-            return await self._replace(info, f"no answer within {timeout:g}s", 0)
+            raise Expired(reason) from None
         except OSError as exc:
             self._pending = None
-            return await self._replace(info, f"candidate connection failed: {exc}", 0)
-        status = _status(data)
-        if status >= 500:
-            return await self._replace(info, f"candidate answered {status}", status)
-        self.answering = info
-        self.failover.runtime.circuit.record_success()
-        return data
+            raise BadAnswer(f"connection failed: {exc!r}") from None
+        assert self.parser is not None
+        self.parser.feed(chunk)
+        return chunk
 
-    async def _replace(self, info: FlowInfo, reason: str, status: int) -> bytes:
-        self.failover.switch(info, reason, status)
+    async def _start(self, info: FlowInfo, n: int) -> bytes:
+        self.answering, self.parser, self.reframer = info, AnswerParser(), None
+        first = (
+            self.failover.runtime.config.failover.first_byte_timeout_s if self.side == "candidate" else None
+        )
+        raw = b""
+        try:
+            while self.parser.response is None:
+                raw += await self._read_within(n, info, first)
+            if self.side == "candidate" and self.parser.status >= 500:
+                return await self._broken(
+                    info, f"candidate answered {self.parser.status}", self.parser.status
+                )
+            if self.parser.is_stream:
+                self._succeeded()
+                self.reframer = StreamReframer()
+                head = self.reframer.head(self.parser.response)
+                return head + await self._stream_more(info, n, self.reframer.body(self.parser.take()))
+            while not self.parser.done:
+                raw += await self._read_within(n, info)
+            if self.side == "candidate":
+                self.parser.check_json()
+        except (BadAnswer, Expired) as exc:
+            return await self._broken(info, str(exc), self.parser.status if isinstance(exc, BadAnswer) else 0)
+        self._succeeded()
+        return raw
+
+    async def _stream_more(self, info: FlowInfo, n: int, ready: bytes = b"") -> bytes:
+        """The next whole events of a stream (never b"" before its end), or its clean end on a failure."""
+        parser, reframer = self.parser, self.reframer
+        assert parser is not None and reframer is not None
+        out = ready
+        try:
+            while not out and not parser.done:
+                await self._read_within(n, info)
+                out = reframer.body(parser.take())
+        except (BadAnswer, Expired) as exc:
+            self.reframer = None
+            self._ended(info, str(exc))
+            return out + reframer.fail(STREAM_BROKEN_MESSAGE)
+        if parser.done:
+            self.reframer = None
+            out += reframer.end()
+        return out
+
+    def _succeeded(self) -> None:
+        if self.side == "candidate":
+            self.failover.runtime.circuit.record_success()
+
+    async def _broken(self, info: FlowInfo, reason: str, status: int) -> bytes:
+        """A whole answer (or a stream's head) that failed before the client saw a byte of it."""
+        if self.side == "candidate":
+            return await self._replace(info, reason, status)
+        self._ended(info, reason)
+        timed_out = reason.startswith(("no answer", "silent", "answer not complete"))
+        return error_answer(504 if timed_out else 502, ANSWER_BROKEN_MESSAGE)
+
+    def _ended(self, info: FlowInfo, reason: str) -> None:
+        """We end this answer ourselves: record why, and let nothing more use the connection."""
+        info.upstream_error = f"{self.side}: {reason}"
+        if info.served is not None:
+            info.served.error = info.upstream_error
+        if self.side == "candidate":
+            self.failover.runtime.circuit.record_failure()
+        self.failover.runtime.counts["upstream_errors"] += 1
+        log.warning("%s %s: %s", self.side, info.pair_id, reason)
+        self._detach()
+
+    def _detach(self) -> None:
+        self.closed = True
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
         self.io.writer = DetachedWriter(self.io.writer)
+
+    async def _replace(self, info: FlowInfo, reason: str, status: int) -> bytes:
+        self.failover.switch(info, reason, status)
+        self._detach()
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.replacement = queue
 
@@ -241,6 +362,22 @@ class FailoverReader:
         info.background.add(task)
         task.add_done_callback(info.background.discard)
         return await queue.get()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class QuietWriter:
+    """The writer of a guarded upstream connection. mitmproxy cancels a connection whose write fails, before its
+    reader can judge the answer; an upstream that resets as it accepts is then a 502 instead of a failover. The
+    failed write is left to show as the failed read it always comes with, which the reader handles."""
+
+    def __init__(self, inner: asyncio.StreamWriter) -> None:
+        self.inner = inner
+
+    async def drain(self) -> None:
+        with contextlib.suppress(OSError):
+            await self.inner.drain()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -278,14 +415,6 @@ class DetachedWriter:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.inner.get_extra_info(name, default)
-
-
-def _status(data: bytes) -> int:
-    parts = data.split(b" ", 2)
-    try:
-        return int(parts[1]) if len(parts) > 1 else 0
-    except ValueError:
-        return 0
 
 
 def _header(head: bytes, name: str) -> str | None:

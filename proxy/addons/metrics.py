@@ -48,6 +48,7 @@ class Metrics:
             ("alveare_mirrored", "mirrored"),
             ("alveare_rejected", "rejected"),
             ("alveare_hook_errors", "hook_errors"),
+            ("alveare_upstream_errors", "upstream_errors"),
         ):
             gauge = Gauge(name, f"Live value of {key}", registry=registry)
             gauge.set_function(lambda key=key: counts[key])  # type: ignore[misc]

@@ -13,19 +13,22 @@ import time
 from mitmproxy import http
 
 from proxy import wire
+from proxy.framing import error_event
 from proxy.normalize import normalize_chunk, normalize_completion, normalize_error, normalize_stream_error
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
 from proxy.sse import SSEEvents, event_data
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+MALFORMED_EVENT_MESSAGE = "The model sent a malformed stream event. Please retry your request."
 
 
 class CandidateStream:
     """A ``flow.response.stream`` callable: rewrites each SSE event as it passes, holding only partial events."""
 
-    def __init__(self, requested_model: str, include_usage: bool) -> None:
+    def __init__(self, requested_model: str, include_usage: bool, info: FlowInfo | None = None) -> None:
         self.requested_model = requested_model
         self.include_usage = include_usage
+        self.info = info  # told when an event had to be replaced, for the record
         self.events = SSEEvents()
 
     def __call__(self, data: bytes) -> bytes:
@@ -40,10 +43,12 @@ class CandidateStream:
             return event
         try:
             obj = json.loads(payload)
-        except ValueError:
-            return event
-        if not isinstance(obj, dict):
-            return event
+        except (ValueError, RecursionError):
+            obj = None
+        if not isinstance(obj, dict):  # the SDK would fail on it: say what happened the way OpenAI would
+            if self.info is not None:
+                self.info.upstream_error = "candidate: malformed stream event"
+            return error_event(MALFORMED_EVENT_MESSAGE)
         if "error" in obj or obj.get("object") == "error":
             obj = normalize_stream_error(obj)
         else:
@@ -71,7 +76,7 @@ class Normalize:
         is_sse = "text/event-stream" in response.headers.get("content-type", "")
         if response.status_code < 400 and is_sse:
             response.headers["content-type"] = SSE_CONTENT_TYPE
-            response.stream = CandidateStream(info.requested_model, info.include_usage)
+            response.stream = CandidateStream(info.requested_model, info.include_usage, info)
 
     def response(self, flow: http.HTTPFlow) -> None:
         info = self._applies(flow)

@@ -14,6 +14,8 @@ from backend.sim.server import Fault, SimOptions, listening_line, parse_fault
         ("cut:3", Fault("cut", 3)),
         (" HANG ", Fault("hang")),
         ("error:0", Fault("error", 0)),
+        ("stall:2", Fault("stall", 2)),
+        ("reset:5", Fault("reset", 5)),
     ],
 )
 def test_parse_fault(text: str, fault: Fault) -> None:

@@ -566,3 +566,32 @@ def test_client_leaving_mid_stream_does_not_hurt_the_sim(sim: str) -> None:
     ) as response:
         next(response.iter_lines())
     assert post(sim, HELLO).status_code == 200
+
+
+def test_stall_and_reset_faults_break_the_wire_where_asked(sim_server: Any) -> None:
+    """``reset:N`` sends N bytes of the answer then resets; ``stall`` sends the head, then nothing."""
+    url = sim_server("sglang")
+    port = int(url.rsplit(":", 1)[1])
+    body = b'{"model":"qwen","messages":[{"role":"user","content":"hi"}]}'
+    for fault, expect in (("reset:5", b"HTTP/"), ("reset:20", b"HTTP/1.1 200 OK\r\ndat")):
+        request = (
+            f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"x-sim-fault: {fault}\r\ncontent-length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(request)
+            received = b""
+            try:
+                while chunk := sock.recv(4096):
+                    received += chunk
+            except ConnectionResetError:
+                pass
+        assert received == expect
+    stalled = request.replace(b"reset:20", b"stall")
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+        sock.sendall(stalled)
+        head = b""
+        with pytest.raises(TimeoutError):
+            while chunk := sock.recv(4096):
+                head += chunk
+    assert head.startswith(b"HTTP/1.1 200 OK") and head.endswith(b"\r\n\r\n")
