@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from core.errors import AlveareError
+from evaluator.formats import FORMATS
 from migrate_cli import env
 from migrate_cli.app import App, command, store_options
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from evaluator.verdict import GateSpec
 
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}
-FORMATS = ("md", "json", "junit", "html")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 

@@ -82,7 +82,7 @@ def _manual(
     store: Store, policy: Policy, config: Settings, target: float, *, reason: str | None, force: bool
 ) -> None:
     from policies.controller import check_manual, derive_state, result_dict
-    from policies.runner import store_judge
+    from policies.runner import store_gate_check
 
     if not 0 <= target <= 100:
         raise click.BadParameter(f"{target:g} is not a percent; give 0 to 100", param_hint="--percent")
@@ -90,7 +90,7 @@ def _manual(
     check = check_manual(policy, state, target)
     results = []
     if check.needs_gates and state.stage_index is not None:
-        judge = store_judge(store, policy, config.evaluation)
+        judge = store_gate_check(store, policy, config.evaluation)
         results = judge(policy.stages[state.stage_index], state.stage_started)
         check = check_manual(policy, state, target, results)
     if not check.allowed and not force:
@@ -114,7 +114,7 @@ def _auto(
     store: Store, policy: Policy, config: Settings, *, interval: str, max_iterations: int | None
 ) -> None:
     from policies.model import parse_duration
-    from policies.runner import Outcome, Runner, store_judge
+    from policies.runner import Outcome, Runner, store_gate_check
 
     try:
         interval_s = parse_duration(interval)
@@ -124,7 +124,7 @@ def _auto(
         raise click.BadParameter("must be more than 0, e.g. 500ms or 60s", param_hint="--interval")
     if max_iterations is not None and max_iterations < 1:
         raise click.BadParameter("must be at least 1", param_hint="--max-iterations")
-    judge = store_judge(store, policy, config.evaluation)
+    judge = store_gate_check(store, policy, config.evaluation)
     runner = Runner(store, policy, judge, interval_s=interval_s, emit=click.echo)
     click.echo(f"controller {runner.owner}: policy {policy.source}, every {interval_s:g}s")
     try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.store import Store
-from policies.controller import Action, Controller, Decision, Judge, RolloutState, derive_state
+from policies.controller import Action, Controller, Decision, GateCheck, RolloutState, derive_state
 from policies.model import Policy, Stage
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def circuit_open(store: Store) -> bool:
     return any(status.get("circuit") == "open" for status in store.statuses().values())
 
 
-def store_judge(store: Store, policy: Policy, settings: SettingsLike | None = None) -> Judge:
+def store_gate_check(store: Store, policy: Policy, settings: SettingsLike | None = None) -> GateCheck:
     """The real judge: the evaluator's always-valid (sequential) gate statistics over the pairs recorded since
     the stage began. ``settings`` is the config's ``evaluation`` section (critical fields, judge)."""
 
@@ -131,7 +131,7 @@ class Runner:
         self,
         store: Store,
         policy: Policy,
-        judge: Judge,
+        judge: GateCheck,
         *,
         interval_s: float,
         owner: str | None = None,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backend.sim.answers import Answer, answer
+from backend.sim.answers import SimAnswer, answer
 from backend.sim.errors import (
     PARSE_ERROR,
     Problem,
@@ -182,7 +182,7 @@ class SimApp:
         cut = len(payload) // 2 if fault is not None and fault.kind == "cut" else None
         return Reply(200, reply_headers, payload, latency / 1000, cut)
 
-    def _rate_limit(self, key: str, model: str, result: Answer) -> tuple[Reply | None, dict[str, str]]:
+    def _rate_limit(self, key: str, model: str, result: SimAnswer) -> tuple[Reply | None, dict[str, str]]:
         """OpenAI's per-key limit: a 429 when over it, and the ``x-ratelimit-*`` headers (openai flavor only)."""
         if self.flavor.name != "openai":
             return None, {}
@@ -197,7 +197,7 @@ class SimApp:
         self,
         request: Request,
         body: dict[str, Any],
-        result: Answer,
+        result: SimAnswer,
         meta: Meta,
         ratelimit: dict[str, str],
         fault: Fault | None,
