@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import AlveareError
 from core.pair import Pair, answer_from_json, answer_to_json
 
 SCHEMA = """
@@ -63,7 +64,7 @@ PAIR_COLUMNS = 14
 LIVE = "live"
 
 
-class StoreError(Exception):
+class StoreError(AlveareError):
     """A store URL or file that cannot be used; the message says how to fix it."""
 
 

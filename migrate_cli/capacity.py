@@ -44,14 +44,14 @@ def capacity_options(command: F) -> F:
     """``--model-size``, ``--gpu-tokens-per-s``, ``--headroom``, ``--usd-per-gpu-hour`` -> ``capacity=``."""
 
     @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         kwargs["capacity"] = CapacityInputs(
             model_size=kwargs.pop("model_size"),
             gpu_tokens_per_s=kwargs.pop("gpu_tokens_per_s"),
             headroom=kwargs.pop("headroom"),
             usd_per_gpu_hour=kwargs.pop("usd_per_gpu_hour"),
         )
-        return command(**kwargs)
+        return command(*args, **kwargs)
 
     options = [
         click.option(

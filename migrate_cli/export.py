@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from migrate_cli.status import load_cli_config, open_cli_store, store_options
+from core.errors import AlveareError
+from migrate_cli.app import App, command, store_options
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -22,13 +23,11 @@ if TYPE_CHECKING:
 FORMAT_CHOICES = ("openai-chat-jsonl", "trl")
 
 
-class ExportError(click.ClickException):
+class ExportError(AlveareError):
     """Nothing to export, or an option that cannot work: one line with the fix, exit code 2."""
 
-    exit_code = 2
 
-
-@click.command()
+@command()
 @store_options
 @click.option(
     "--task", required=True, help="The task (specialist) to export: classify, extract, summarise, ..."
@@ -65,10 +64,10 @@ class ExportError(click.ClickException):
     show_default=True,
     help="Salt of the user split (keep it to keep sides).",
 )
+@click.pass_obj
 def export(
+    app: App,
     *,
-    config_path: Path | None,
-    store_url: str | None,
     task: str,
     since: str | None,
     model: str | None,
@@ -86,7 +85,7 @@ def export(
     from migrate_cli.finetune import select, split
     from migrate_cli.report import parse_since
 
-    store = open_cli_store(load_cli_config(config_path, store_url))
+    store = app.store
     since_ts = parse_since(since, time.time()) if since else None
     check_task(store, task)
     pairs = store.iter_pairs(since=since_ts, task=task, model=model)

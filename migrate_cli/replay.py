@@ -16,17 +16,17 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from migrate_cli.status import load_cli_config, open_cli_store, store_options
+from core.errors import AlveareError
+from migrate_cli.app import App, command, store_options
 
 if TYPE_CHECKING:
     import httpx
 
-    from core.config import Config
+    from core.config import Settings
     from core.pair import Answer, Pair
     from core.store import Store
 
@@ -36,10 +36,8 @@ MAX_UNREACHABLE_IN_A_ROW = 20
 DROPPED_FIELDS = ("stream", "stream_options")
 
 
-class ReplayError(click.ClickException):
+class ReplayError(AlveareError):
     """Nothing to replay, or a candidate that cannot be reached: one line with the fix, exit code 2."""
-
-    exit_code = 2
 
 
 def replay_id(original_id: str, candidate_model: str) -> str:
@@ -61,7 +59,7 @@ class Tally:
     batch: list[Pair] = field(default_factory=list)
 
 
-@click.command()
+@command()
 @store_options
 @click.option("--task", required=True, help="The task (specialist) whose recorded requests to replay.")
 @click.option("--since", default="7d", show_default=True, help="Recorded since: 24h, 7d, an ISO date/time.")
@@ -77,10 +75,10 @@ class Tally:
 )
 @click.option("--restart", is_flag=True, help="Forget earlier replayed answers of this selection first.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@click.pass_obj
 def replay(
+    app: App,
     *,
-    config_path: Path | None,
-    store_url: str | None,
     task: str,
     since: str,
     model: str | None,
@@ -95,9 +93,9 @@ def replay(
     """
     from migrate_cli.report import parse_since
 
-    config = load_cli_config(config_path, store_url)
+    config = app.settings
     check_candidate(config)
-    store = open_cli_store(config)
+    store = app.store
     since_ts = parse_since(since, time.time())
     originals = eligible(store.iter_pairs(since=since_ts, task=task, model=model), limit)
     if not originals:
@@ -115,7 +113,7 @@ def replay(
     click.echo(summary_line(tally, config.candidate.url, task))
 
 
-def check_candidate(config: Config) -> None:
+def check_candidate(config: Settings) -> None:
     if config.candidate.url.rstrip("/") == config.incumbent.url.rstrip("/"):
         raise ReplayError(
             f"candidate.url is the incumbent's URL ({config.incumbent.url}); replay only ever calls the candidate:"
@@ -146,7 +144,7 @@ def skip_done(store: Store, todo: list[tuple[Pair, str]], tally: Tally) -> list[
 
 def _run(
     store: Store,
-    config: Config,
+    config: Settings,
     todo: list[tuple[Pair, str]],
     tally: Tally,
     *,
@@ -175,7 +173,7 @@ def _run(
 
 
 async def _replay_all(
-    store: Store, config: Config, todo: list[tuple[Pair, str]], tally: Tally, concurrency: int, tick: Any
+    store: Store, config: Settings, todo: list[tuple[Pair, str]], tally: Tally, concurrency: int, tick: Any
 ) -> None:
     import httpx
 
@@ -199,7 +197,7 @@ async def _replay_all(
 async def _worker(
     client: httpx.AsyncClient,
     store: Store,
-    config: Config,
+    config: Settings,
     queue: asyncio.Queue[tuple[Pair, str]],
     tally: Tally,
     tick: Any,
@@ -227,7 +225,7 @@ def _count(tally: Tally, answer: Answer | str) -> None:
     tally.candidate_errors += int(not answer.ok)
 
 
-def _auth(config: Config) -> dict[str, str]:
+def _auth(config: Settings) -> dict[str, str]:
     import os
 
     key = os.environ.get(config.candidate.key_env) if config.candidate.key_env else None

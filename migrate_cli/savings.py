@@ -12,24 +12,24 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from migrate_cli.app import App, command, store_options
 from migrate_cli.capacity import (
     CapacityInputs,
     capacity_options,
     capacity_report,
     format_capacity,
 )
-from migrate_cli.status import format_ts, load_cli_config, open_cli_store, store_options
+from migrate_cli.status import format_ts
 
 if TYPE_CHECKING:
-    from core.config import CandidateCost, Price
+    from core.config import CandidateCostSettings, PriceSettings
 
 
-@click.command()
+@command()
 @store_options
 @click.option(
     "--since", default=None, help="Only pairs recorded since: a duration ago (24h, 7d) or a date/time."
@@ -58,10 +58,10 @@ if TYPE_CHECKING:
     show_default=True,
     help="--what-if: the busiest minute against the month's mean (1 = a flat load).",
 )
+@click.pass_obj
 def savings(
+    app: App,
     *,
-    config_path: Path | None,
-    store_url: str | None,
     since: str | None,
     as_json: bool,
     capacity: CapacityInputs,
@@ -81,14 +81,14 @@ def savings(
     """
     from evaluator.cost import CostTally, TrafficTally
 
-    config = load_cli_config(config_path, store_url)
+    config = app.settings
     if what_if:
         from migrate_cli.whatif import run_what_if
 
         args = (requests_per_month, tokens_in, tokens_out, price_model, peak_to_mean)
         click.echo(run_what_if(config, capacity, *args, as_json=as_json))
         return
-    store = open_cli_store(config)
+    store = app.store
     since_ts = parse_since(since) if since else None
     migrated, everything = CostTally(config.pricing), CostTally(config.pricing)
     traffic = TrafficTally()
@@ -132,7 +132,7 @@ def parse_since(text: str) -> float:
         ) from None
 
 
-def candidate_cost_dict(cost: CandidateCost) -> dict[str, Any]:
+def candidate_cost_dict(cost: CandidateCostSettings) -> dict[str, Any]:
     from evaluator.cost import HOURS_PER_MONTH, candidate_monthly
 
     return {
@@ -144,7 +144,9 @@ def candidate_cost_dict(cost: CandidateCost) -> dict[str, Any]:
     }
 
 
-def format_savings(report: dict[str, Any], pricing: Mapping[str, Price], cost: CandidateCost) -> str:
+def format_savings(
+    report: dict[str, Any], pricing: Mapping[str, PriceSettings], cost: CandidateCostSettings
+) -> str:
     lines = ["prices (USD per 1M tokens, from `pricing`):"]
     lines += [
         f"  {m}: input {p.input_per_1m:g}, output {p.output_per_1m:g}" for m, p in sorted(pricing.items())

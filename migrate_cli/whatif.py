@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import click
+from core.errors import AlveareError
 
 if TYPE_CHECKING:
-    from core.config import Config, Price
+    from core.config import PriceSettings, Settings
     from evaluator.cost import WhatIf
     from migrate_cli.capacity import CapacityInputs
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9}
 
 
-class WhatIfError(click.ClickException):
-    exit_code = 2
+class WhatIfError(AlveareError):
+    """A what-if that cannot be priced: one line with the fix, exit code 2."""
 
 
 def parse_volumes(text: str) -> list[float]:
@@ -43,7 +43,7 @@ def parse_volumes(text: str) -> list[float]:
 
 
 def run_what_if(
-    config: Config,
+    config: Settings,
     capacity: CapacityInputs,
     requests_per_month: str | None,
     tokens_in: int | None,
@@ -89,7 +89,7 @@ def run_what_if(
     return "\n".join(head + format_table(rows))
 
 
-def _price(config: Config, name: str | None) -> tuple[str, Price]:
+def _price(config: Settings, name: str | None) -> tuple[str, PriceSettings]:
     if name is not None and name in config.pricing:
         return name, config.pricing[name]
     if name is None and len(config.pricing) == 1:

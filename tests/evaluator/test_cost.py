@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import CandidateCost, Price
+from core.config import CandidateCostSettings, PriceSettings
 from core.pair import Pair
 from evaluator.cost import (
     DEFAULT_THROUGHPUT,
@@ -17,7 +17,7 @@ from evaluator.cost import (
 )
 from tests.evaluator.factory import ok, pair
 
-PRICING = {"gpt-4o-mini": Price(input_per_1m=0.15, output_per_1m=0.60)}
+PRICING = {"gpt-4o-mini": PriceSettings(input_per_1m=0.15, output_per_1m=0.60)}
 PER_REQUEST = (1000 * 0.15 + 500 * 0.60) / 1_000_000  # 0.00045 USD
 
 
@@ -32,7 +32,7 @@ def _pairs() -> list[Pair]:
 
 
 def test_cost_summary_arithmetic() -> None:
-    summary = cost_summary(_pairs(), PRICING, CandidateCost(usd_per_gpu_hour=2.0, gpus=1))
+    summary = cost_summary(_pairs(), PRICING, CandidateCostSettings(usd_per_gpu_hour=2.0, gpus=1))
     assert summary.requests == 4 and summary.priced_requests == 3 and summary.estimated_requests == 1
     assert summary.unpriced_models == ("gpt-4o",)
     assert summary.window_s == 7200.0
@@ -48,12 +48,14 @@ def test_cost_summary_arithmetic() -> None:
 
 def test_flat_monthly_cost_wins_and_missing_data_is_none() -> None:
     flat = cost_summary(
-        _pairs(), PRICING, CandidateCost(usd_per_gpu_hour=2.0, gpus=4, flat_monthly_usd=100.0)
+        _pairs(), PRICING, CandidateCostSettings(usd_per_gpu_hour=2.0, gpus=4, flat_monthly_usd=100.0)
     )
     assert flat.candidate_monthly_usd == 100.0
     empty = cost_summary([], PRICING, None)
     assert empty.requests == 0 and empty.requests_per_month is None and empty.monthly_saving_usd is None
-    assert cost_summary(_pairs()[:1], PRICING, CandidateCost()).requests_per_month is None  # no window yet
+    assert (
+        cost_summary(_pairs()[:1], PRICING, CandidateCostSettings()).requests_per_month is None
+    )  # no window yet
 
 
 def test_a_window_under_an_hour_is_never_projected() -> None:
@@ -61,7 +63,7 @@ def test_a_window_under_an_hour_is_never_projected() -> None:
     short = cost_summary(
         [pair(ok("a", **usage), None, ts=0.0), pair(ok("a", **usage), None, ts=3599.0)],
         PRICING,
-        CandidateCost(usd_per_gpu_hour=2.0),
+        CandidateCostSettings(usd_per_gpu_hour=2.0),
     )
     assert short.requests_per_month is None and short.incumbent_monthly_usd is None
     assert short.incumbent_cost_usd == pytest.approx(2 * PER_REQUEST)  # the window itself is still priced
@@ -87,7 +89,7 @@ def test_what_if_matches_the_hand_computed_seed_tiers(
         requests,
         tokens_in=250,
         tokens_out=250,
-        price=Price(input_per_1m=2.0, output_per_1m=2.0),
+        price=PriceSettings(input_per_1m=2.0, output_per_1m=2.0),
         throughput=DEFAULT_THROUGHPUT["8b"],
         usd_per_gpu_hour=2.5,
         headroom=0.3,
