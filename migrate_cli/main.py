@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "status": "migrate_cli.status:status",
     "report": "migrate_cli.report:report",
     "savings": "migrate_cli.savings:savings",
+    "export": "migrate_cli.export:export",
+    "replay": "migrate_cli.replay:replay",
     "keys": "migrate_cli.keys:keys",
     "backend": "migrate_cli.backend:backend",
     "demo": "migrate_cli.demo.command:demo",

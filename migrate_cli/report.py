@@ -82,6 +82,13 @@ def parse_formats(text: str) -> list[str]:
 )
 @click.option("--model", default=None, help="Only pairs whose request asked for this model.")
 @click.option(
+    "--source",
+    type=click.Choice(("live", "replay")),
+    default="live",
+    show_default=True,
+    help="live: pairs the proxy recorded; replay: answers `alveare-migrate replay` got from the candidate.",
+)
+@click.option(
     "--policy",
     "policy_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -117,6 +124,7 @@ def report(
     since: str | None,
     task: str | None,
     model: str | None,
+    source: str,
     policy_path: Path | None,
     fixed_sample: bool,
     judge_offline: bool,
@@ -137,9 +145,11 @@ def report(
     store = _store(config)
     since_ts = parse_since(since, time.time()) if since else None
     filters = {k: v for k, v in {"since": since, "task": task, "model": model}.items() if v is not None}
+    if source != "live":
+        filters["source"] = source
     gates, ignore_idle = _gates(config, policy_path)
     built = build_report(
-        read_pairs(store, since=since_ts, model=model),
+        read_pairs(store, since=since_ts, model=model, source=source),
         gates,
         sequential=not fixed_sample,
         settings=config.evaluation,
@@ -152,7 +162,7 @@ def report(
         filters=filters,
         threads=threads,
         progress=progress,
-        expected=store.count_pairs(since=since_ts, model=model),
+        expected=store.count_pairs(since=since_ts, model=model, source=source),
         ignore_idle=ignore_idle,
     )
     written = write_reports(built, wanted, out_dir)

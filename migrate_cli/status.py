@@ -57,17 +57,20 @@ def collect_status(store: Store, *, last: int = 5) -> dict[str, Any]:
 
 
 def pair_counts(store: Store) -> dict[str, Any]:
-    """Recorded pairs: in all, by the side that served, and how many have both answers (comparable)."""
+    """Recorded live pairs: in all, by the side that served, how many have both answers (comparable); and
+    how many `alveare-migrate replay` added (never counted as traffic)."""
     rows = store.execute(
         "SELECT served_side, count(*), sum(incumbent IS NOT NULL AND candidate IS NOT NULL), max(ts)"
-        " FROM pairs GROUP BY served_side"
+        " FROM pairs WHERE source = 'live' GROUP BY served_side"
     )
+    replayed = int(store.execute("SELECT count(*) FROM pairs WHERE source = 'replay'")[0][0])
     served = {str(side): int(n) for side, n, _, _ in rows}
     return {
         "total": sum(served.values()),
         "served": {"incumbent": served.get("incumbent", 0), "candidate": served.get("candidate", 0)},
         "both_answers": sum(int(both or 0) for _, _, both, _ in rows),
         "last_ts": max((float(ts) for *_, ts in rows if ts is not None), default=None),
+        "replayed": replayed,
     }
 
 
@@ -82,6 +85,7 @@ def format_status(report: dict[str, Any]) -> str:
     lines.append(
         f"pairs recorded: {pairs['total']} (served by incumbent {served['incumbent']}, "
         f"candidate {served['candidate']}; {pairs['both_answers']} with both answers)"
+        + (f"; {pairs['replayed']} replayed" if pairs.get("replayed") else "")
     )
     proxies = report["proxies"]
     lines.append(f"live proxies: {len(proxies)}" + ("" if proxies else " (none reported in the last 30s)"))

@@ -99,8 +99,10 @@ class Lease:
 
 
 def candidate_pairs(store: Store, since: float) -> int:
-    """Pairs recorded since ``since`` that have a candidate answer: the ones a gate can compare."""
-    rows = store.execute("SELECT count(*) FROM pairs WHERE ts >= ? AND candidate IS NOT NULL", (since,))
+    """Live pairs recorded since ``since`` that have a candidate answer: the ones a gate can compare."""
+    rows = store.execute(
+        "SELECT count(*) FROM pairs WHERE ts >= ? AND candidate IS NOT NULL AND source = 'live'", (since,)
+    )
     return int(rows[0][0])
 
 

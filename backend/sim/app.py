@@ -91,8 +91,10 @@ class SimApp:
         self.limiter = RateLimiter(options.rpm, options.tpm, clock)
         self.rng = random.Random(options.seed)
         self.default_fault = options.fault_spec
+        self.requests_seen = 0  # every request handled: tests assert a side was (or was never) called
 
     def __call__(self, request: Request) -> Plan:
+        self.requests_seen += 1
         path = request.path.rstrip("/") or "/"
         if request.method == "GET" and path in ("/health", "/health_generate"):
             return Reply(200, (("content-type", JSON),) if self.flavor.name == "openai" else (), b"")

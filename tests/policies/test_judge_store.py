@@ -15,7 +15,8 @@ def test_judge_skips_an_unreadable_row(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
     store.write_pairs(classify_pairs(agree=400, disagree=0))
     store.execute(
-        "INSERT INTO pairs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO pairs (pair_id, ts, key_hash, model, target_model, task, request, served_side, percent,"
+        " failover, incumbent, candidate, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             "broken",
             1.0,
