@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "keys": "migrate_cli.keys:keys",
     "backend": "migrate_cli.backend:backend",
     "demo": "migrate_cli.demo.command:demo",
+    "scan": "migrate_cli.scan.command:scan",
 }
 
 
