@@ -90,6 +90,18 @@ class Limits:
     tpm: int = 2_000_000
 
 
+MODES = ("reverse", "intercept")
+
+
+@dataclass(frozen=True)
+class Intercept:
+    """Intercept mode (an HTTPS_PROXY for the apps): only ``hosts`` are decrypted and go through the addons,
+    every other host is tunnelled untouched; ``ca_dir`` holds the CA the apps must trust."""
+
+    hosts: tuple[str, ...] = ("api.openai.com",)
+    ca_dir: str = "~/.alveare/ca"
+
+
 @dataclass(frozen=True)
 class Config:
     source: str = "<defaults>"
@@ -111,6 +123,8 @@ class Config:
     pricing: Mapping[str, Price] = field(default_factory=dict)
     candidate_cost: CandidateCost = CandidateCost()
     evaluation: EvaluationSettings = EvaluationSettings()
+    mode: str = "reverse"
+    intercept: Intercept = Intercept()
 
     def policy_path(self) -> Path | None:
         """The ``policy`` file, a relative path read from the config file's folder; None for the shipped one."""
@@ -158,6 +172,9 @@ SCALAR_KEYS: dict[str, Callable[[str], Any]] = {
     "limits.tpm": int,
     "max_body_bytes": int,
     "rollout_poll_s": float,
+    "mode": str,
+    "intercept.hosts": lambda text: parse_hosts(text),
+    "intercept.ca_dir": str,
 }
 
 
@@ -189,6 +206,14 @@ def parse_map(text: str) -> dict[str, str]:
             raise ValueError(f"{item!r} is not NAME=VALUE; write e.g. gpt-4o-mini=classify")
         result[name.strip()] = value.strip()
     return result
+
+
+def parse_hosts(text: str) -> list[str]:
+    """``api.openai.com,example.org`` -> a list of host names (for flags and env variables)."""
+    hosts = [item.strip().lower() for item in text.split(",") if item.strip()]
+    if not hosts:
+        raise ValueError("no host given; write e.g. api.openai.com")
+    return hosts
 
 
 def split_host_port(text: str, *, key: str, source: str) -> tuple[str, int]:
@@ -267,6 +292,8 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
         pricing=_pricing(reader.section("pricing")),
         candidate_cost=_candidate_cost(reader.section("candidate_cost")),
         evaluation=_evaluation(reader.section("evaluation")),
+        mode=reader.text("mode", Config.mode),
+        intercept=_intercept(reader.section("intercept")),
     )
     reader.reject_unknown()
     _check_cross_fields(config)
@@ -280,6 +307,8 @@ def _check_cross_fields(config: Config) -> None:
         raise ConfigError(f"{config.source}: store: {exc}") from None
     config.listen_host_port()
     config.admin_host_port()
+    if config.mode not in MODES:
+        raise ConfigError(f"{config.source}: mode: {config.mode!r} is not one of {', '.join(MODES)}")
     for client_model, target in config.models.items():
         if ":" in target.split(":", 1)[0] or target.startswith(":"):
             raise ConfigError(
@@ -300,6 +329,19 @@ def _upstream(reader: MappingReader, default: Upstream) -> Upstream:
     )
     reader.reject_unknown()
     return upstream
+
+
+def _intercept(reader: MappingReader) -> Intercept:
+    hosts = reader.get("hosts", list(Intercept.hosts))
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) and h.strip() for h in hosts):
+        raise ConfigError(f"{reader.where('hosts')}: give a list of host names, e.g. [api.openai.com]")
+    intercept = Intercept(
+        hosts=tuple(h.strip().lower() for h in hosts), ca_dir=reader.text("ca_dir", Intercept.ca_dir)
+    )
+    reader.reject_unknown()
+    return intercept
 
 
 def _mirror(reader: MappingReader) -> Mirror:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "backend": "migrate_cli.backend:backend",
     "demo": "migrate_cli.demo.command:demo",
     "scan": "migrate_cli.scan.command:scan",
+    "ca": "migrate_cli.ca:ca",
 }
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from core.config import Config
 
 # flag name -> dotted config key. Each is also read from ALVEARE_<KEY> (see core.config.env_name).
 FLAG_KEYS = {
@@ -21,6 +25,8 @@ FLAG_KEYS = {
     "salt": "salt",
     "first_byte_timeout": "failover.first_byte_timeout_s",
     "redact_pii": "record.redact_pii",
+    "mode": "mode",
+    "intercept_hosts": "intercept.hosts",
 }
 
 
@@ -61,6 +67,18 @@ def _opt(flag: str, key: str, help: str, **kwargs: object) -> click.Option:
             type=float,
         ),
         _opt(
+            "--mode",
+            "mode",
+            "reverse (apps set their base URL to the proxy) or intercept (apps set HTTPS_PROXY to it and trust "
+            "its CA: see `alveare-migrate ca`).",
+            type=click.Choice(["reverse", "intercept"]),
+        ),
+        _opt(
+            "--intercept-hosts",
+            "intercept.hosts",
+            "Intercept mode: the hosts decrypted and split, e.g. api.openai.com; all others are tunnelled untouched.",
+        ),
+        _opt(
             "--redact-pii/--no-redact-pii",
             "record.redact_pii",
             "Mask e-mails and phone numbers in recordings.",
@@ -69,10 +87,12 @@ def _opt(flag: str, key: str, help: str, **kwargs: object) -> click.Option:
     ]
 )
 def proxy(config: Path | None, **flags: object) -> None:
-    """Run the OpenAI-compatible splitting proxy. Point your SDK's base URL at it; nothing else changes."""
+    """Run the OpenAI-compatible splitting proxy. Point your SDK's base URL at it; nothing else changes.
+
+    Or, with --mode intercept, set HTTPS_PROXY to it and trust its CA (`alveare-migrate ca`): no code change."""
     import asyncio
 
-    from core.config import ConfigError, load_config, parse_map, parse_rate
+    from core.config import ConfigError, load_config, parse_hosts, parse_map, parse_rate
     from proxy.engine import ProxyServer, event_loop_factory, serve
 
     overrides = {FLAG_KEYS[name]: value for name, value in flags.items() if value is not None}
@@ -80,6 +100,7 @@ def proxy(config: Path | None, **flags: object) -> None:
         ("--mirror", "mirror.rate", parse_rate),
         ("--models", "models", parse_map),
         ("--specialists", "specialists", parse_map),
+        ("--intercept-hosts", "intercept.hosts", parse_hosts),
     ):
         if key in overrides:
             try:
@@ -91,12 +112,17 @@ def proxy(config: Path | None, **flags: object) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
+    trust = _intercept_trust(settings) if settings.mode == "intercept" else ""
+
     def ready(server: ProxyServer) -> None:
         click.echo(
             f"alveare proxy listening on {server.listen_url} (admin {server.admin_url}); "
             f"{server.runtime.percent:g}% to the candidate; store {settings.store}",
             err=False,
         )
+        if trust:
+            click.echo(f"intercept mode: {', '.join(settings.intercept.hosts)} -> {settings.incumbent.url}")
+            click.echo(f"export HTTPS_PROXY={server.listen_url}\n{trust}")
 
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         try:
@@ -105,3 +131,15 @@ def proxy(config: Path | None, **flags: object) -> None:
             raise click.ClickException(
                 f"cannot listen: {exc}; choose another --listen/--admin-listen port"
             ) from None
+
+
+def _intercept_trust(settings: Config) -> str:
+    """Creates the CA if needed; the `export` lines that make apps trust it."""
+    from migrate_cli.ca import export_lines
+    from proxy.intercept import ca_dir, ensure_ca
+
+    try:
+        info = ensure_ca(ca_dir(settings))
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the CA in {settings.intercept.ca_dir}: {exc}") from None
+    return export_lines(info)
