@@ -191,3 +191,15 @@ def test_only_the_named_hosts_are_decrypted(host: str, allowed: bool) -> None:
     patterns = allow_host_patterns(("api.openai.com",))
     assert any(re.search(p, host, re.IGNORECASE) for p in patterns) is allowed
     assert in_scope(host.rsplit(":", 1)[0], ("api.openai.com",)) is allowed
+
+
+def test_responses_requests_pass_through_and_are_counted(intercepting: tuple[RunningProxy, CaInfo]) -> None:
+    proxy, _ = intercepting
+    with openai.OpenAI(api_key="sk-app-key", max_retries=0, timeout=20) as client:
+        answer = (
+            client.responses.with_raw_response.create
+        )  # the stand-in has no /v1/responses: OpenAI's 404 shape
+        with pytest.raises(openai.NotFoundError):
+            answer(model="gpt-4o-mini", input="hello")
+    assert proxy.server.runtime.status()["passthrough_responses"] == 1
+    assert proxy.pairs() == [], "mapped model or not, /v1/responses is not split or recorded"
