@@ -7,7 +7,10 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import os
+import shutil
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from proxy.intercept import CaInfo, allow_host_patterns, ensure_ca, in_scope
 from tests.proxy.conftest import RunningProxy
+from tests.proxy.test_node_sdk import NODE_DIR
 
 PROXY_ENV = (
     "HTTPS_PROXY",
@@ -203,3 +207,28 @@ def test_responses_requests_pass_through_and_are_counted(intercepting: tuple[Run
             answer(model="gpt-4o-mini", input="hello")
     assert proxy.server.runtime.status()["passthrough_responses"] == 1
     assert proxy.pairs() == [], "mapped model or not, /v1/responses is not split or recorded"
+
+
+def test_the_node_sdk_at_its_default_base_url_is_split(intercepting: tuple[RunningProxy, CaInfo]) -> None:
+    """Node 20 ignores HTTPS_PROXY, so the app is started with the global-agent preload (no code change); on
+    Node >= 22.21 NODE_USE_ENV_PROXY=1 with HTTPS_PROXY does the same."""
+    proxy, ca = intercepting
+    node = shutil.which("node")
+    assert node, "Node.js is needed for this test: install it, then run scripts/setup.sh"
+    assert (NODE_DIR / "node_modules" / "global-agent").is_dir(), (
+        "run scripts/setup.sh (it installs tests/node)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in (*PROXY_ENV, "OPENAI_BASE_URL")}
+    env |= {
+        "NODE_OPTIONS": "--require global-agent/bootstrap",
+        "GLOBAL_AGENT_HTTP_PROXY": proxy.url,
+        "NODE_EXTRA_CA_CERTS": str(ca.cert),
+    }
+    done = subprocess.run(
+        [node, "client.mjs"], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )  # no base URL argument: the SDK's default, https://api.openai.com/v1
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["model"] == "gpt-4o-mini" and result["content"] and result["streamed"]
+    assert result["error"]["code"] == "model_not_found"
+    assert {p.served_side for p in proxy.pairs(expected=3)} == {"candidate"}
