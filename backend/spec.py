@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import BackendError
 from core.mapping_reader import MappingReader, ReadRules, read_yaml
 
 GRAMMAR_BACKENDS = ("xgrammar", "outlines", "llguidance", "none")
@@ -37,7 +38,7 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _PLACEHOLDERS = ("{name}", "{host}", "{port}", "{model}", "{served}", "{models}")
 
 
-class BackendSpecError(Exception):
+class BackendSpecError(BackendError):
     """A problem in backend.yaml; the message is one line: file, key, problem, fix."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import AlveareError
 from core.pair import Pair, answer_from_json, answer_to_json
 
 SCHEMA = """
@@ -53,7 +54,7 @@ CREATE TABLE IF NOT EXISTS proxy_status (
 """
 
 
-class StoreError(Exception):
+class StoreError(AlveareError):
     """A store URL or file that cannot be used; the message says how to fix it."""
 
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from migrate_cli.app import command
+
 if TYPE_CHECKING:
     from proxy.intercept import CaInfo
 
@@ -16,7 +18,7 @@ def export_lines(info: CaInfo) -> str:
     return "\n".join(f"export {name}={value}" for name, value in info.env().items())
 
 
-@click.command()
+@command()
 @click.option(
     "--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="alveare.yaml"
 )
@@ -27,13 +29,10 @@ def export_lines(info: CaInfo) -> str:
 def ca(config_path: Path | None, ca_dir: str | None, as_json: bool) -> None:
     """Create the intercept-mode CA if there is none, and show its path, SHA-256 fingerprint and the env vars
     that make apps trust it (Python: SSL_CERT_FILE, REQUESTS_CA_BUNDLE; Node: NODE_EXTRA_CA_CERTS)."""
-    from core.config import ConfigError, load_config
+    from core.config import load_config
     from proxy import intercept
 
-    try:
-        settings = load_config(config_path, {"intercept.ca_dir": ca_dir})
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = load_config(config_path, {"intercept.ca_dir": ca_dir})
     try:
         info = intercept.ensure_ca(intercept.ca_dir(settings))
     except OSError as exc:
@@ -51,5 +50,6 @@ def ca(config_path: Path | None, ca_dir: str | None, as_json: bool) -> None:
     click.echo(f"Bundle (public roots + this CA): {info.bundle}")
     click.echo("Trust it in the app's environment (Python reads the bundle, Node adds the CA to its roots):")
     click.echo(export_lines(info))
-    listen = settings.listen
-    click.echo(f"then: alveare-migrate proxy --mode intercept, and export HTTPS_PROXY=http://{listen}")
+    click.echo(
+        f"then: alveare-migrate proxy --mode intercept, and export HTTPS_PROXY=http://{settings.listen}"
+    )

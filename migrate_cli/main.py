@@ -9,6 +9,9 @@ import os
 
 import click
 
+from migrate_cli import env
+from migrate_cli.app import AlveareGroup
+
 # name -> "module:attribute". Each module defines one click command (or group) named after it.
 COMMANDS: dict[str, str] = {
     "sim": "migrate_cli.sim:sim",
@@ -29,7 +32,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(AlveareGroup):
     """Lists every command without importing it; imports a command's module only when it is invoked."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -62,5 +65,5 @@ def cli(verbose: int) -> None:
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(
-        level=int(os.environ.get("ALVEARE_LOG_LEVEL", level)), format="%(asctime)s %(name)s %(message)s"
+        level=int(os.environ.get(env.LOG_LEVEL, level)), format="%(asctime)s %(name)s %(message)s"
     )

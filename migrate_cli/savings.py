@@ -10,33 +10,34 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from migrate_cli.status import format_ts, load_cli_config, open_cli_store, store_options
+from migrate_cli.app import App, command, store_options
+from migrate_cli.status import format_ts
 
 if TYPE_CHECKING:
-    from core.config import CandidateCost, Price
+    from core.config import CandidateCostSettings, PriceSettings
 
 
-@click.command()
+@command()
 @store_options
 @click.option(
     "--since", default=None, help="Only pairs recorded since: a duration ago (24h, 7d) or a date/time."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the inputs and both summaries as JSON.")
-def savings(*, config_path: Path | None, store_url: str | None, since: str | None, as_json: bool) -> None:
-    """Price the recorded usage at the config's `pricing` and compare with `candidate_cost`, per month.
+@click.pass_obj
+def savings(app: App, *, since: str | None, as_json: bool) -> None:
+    """PriceSettings the recorded usage at the config's `pricing` and compare with `candidate_cost`, per month.
 
     Token counts are the recorded ones (the incumbent's; the candidate's where the incumbent did not answer).
     The monthly projection scales the requests recorded over the window to 730 hours.
     """
     from evaluator.cost import CostTally
 
-    config = load_cli_config(config_path, store_url)
-    store = open_cli_store(config)
+    config = app.settings
+    store = app.store
     since_ts = parse_since(since) if since else None
     migrated, everything = CostTally(config.pricing), CostTally(config.pricing)
     for pair in store.iter_pairs(since=since_ts):
@@ -76,7 +77,7 @@ def parse_since(text: str) -> float:
         ) from None
 
 
-def candidate_cost_dict(cost: CandidateCost) -> dict[str, Any]:
+def candidate_cost_dict(cost: CandidateCostSettings) -> dict[str, Any]:
     from evaluator.cost import HOURS_PER_MONTH, candidate_monthly
 
     return {
@@ -88,7 +89,9 @@ def candidate_cost_dict(cost: CandidateCost) -> dict[str, Any]:
     }
 
 
-def format_savings(report: dict[str, Any], pricing: Mapping[str, Price], cost: CandidateCost) -> str:
+def format_savings(
+    report: dict[str, Any], pricing: Mapping[str, PriceSettings], cost: CandidateCostSettings
+) -> str:
     lines = ["prices (USD per 1M tokens, from `pricing`):"]
     lines += [
         f"  {m}: input {p.input_per_1m:g}, output {p.output_per_1m:g}" for m, p in sorted(pricing.items())

@@ -19,7 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from mitmproxy import master, options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 
-from core.config import Config
+from core.config import Settings
 from core.store import Store
 from proxy.addons.auth import Auth
 from proxy.addons.chain import Chain
@@ -63,7 +63,7 @@ class InFlight:
 
 
 class ProxyServer:
-    def __init__(self, config: Config, *, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Settings, *, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self.runtime = Runtime(config, environ)
         self.store = Store.open(config.store)
@@ -242,7 +242,7 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-async def serve(config: Config, *, ready: Callable[[ProxyServer], None] | None = None) -> None:
+async def serve(config: Settings, *, ready: Callable[[ProxyServer], None] | None = None) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully."""
     import signal
 

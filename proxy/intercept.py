@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.config import Config
+from core.config import Settings
 
 CA_BASENAME = "mitmproxy"  # mitmproxy's file names in its confdir: mitmproxy-ca.pem, mitmproxy-ca-cert.pem
 BUNDLE_NAME = "ca-bundle.pem"
@@ -33,7 +33,7 @@ def in_scope(host: str, hosts: tuple[str, ...]) -> bool:
     return host.lower().rstrip(".") in hosts
 
 
-def mode_options(config: Config, host: str, port: int) -> dict[str, Any]:
+def mode_options(config: Settings, host: str, port: int) -> dict[str, Any]:
     """The mitmproxy options that differ between reverse and intercept mode."""
     if config.mode != "intercept":
         return {"mode": [f"reverse:{config.incumbent.url}@{host}:{port}"]}
@@ -44,7 +44,7 @@ def mode_options(config: Config, host: str, port: int) -> dict[str, Any]:
     }
 
 
-def ca_dir(config: Config) -> Path:
+def ca_dir(config: Settings) -> Path:
     return Path(os.path.expanduser(config.intercept.ca_dir))
 
 

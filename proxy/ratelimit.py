@@ -20,7 +20,7 @@ WINDOW_S = 60.0
 
 
 class Limits(Protocol):
-    """Anything with per-minute ``rpm`` and ``tpm`` (``core.config.Limits``, ``proxy.keys.KeyRecord``)."""
+    """Anything with per-minute ``rpm`` and ``tpm`` (``core.config.LimitsSettings``, ``proxy.keys.KeyRecord``)."""
 
     @property
     def rpm(self) -> int: ...

@@ -25,7 +25,7 @@ from migrate_cli.demo.servers import STORE_FILE, Child, DemoError, prepare_out_d
 from migrate_cli.demo.workload import TASK_MODELS, Tally, Workload
 
 if TYPE_CHECKING:
-    from core.config import Config
+    from core.config import Settings
     from core.store import Store
     from evaluator.verdict import GateResult
     from policies.model import Policy, Stage
@@ -239,7 +239,7 @@ def _rollout(
     options: DemoOptions,
     console: Console,
     store: Store,
-    config: Config,
+    config: Settings,
     policy: Policy,
     proxy: Child,
     children: list[Child],

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from migrate_cli.app import AlveareCommand
 
-class OneLineUsage(click.Command):
+
+class OneLineUsage(AlveareCommand):
     """Bad flags or a missing PATH: one line (what is wrong and where help is), exit 2, no usage block."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import CandidateCost, Price
+from core.config import CandidateCostSettings, PriceSettings
 from core.pair import Pair
 from evaluator.cost import HOURS_PER_MONTH, cost_summary
 from tests.evaluator.factory import ok, pair
 
-PRICING = {"gpt-4o-mini": Price(input_per_1m=0.15, output_per_1m=0.60)}
+PRICING = {"gpt-4o-mini": PriceSettings(input_per_1m=0.15, output_per_1m=0.60)}
 PER_REQUEST = (1000 * 0.15 + 500 * 0.60) / 1_000_000  # 0.00045 USD
 
 
@@ -24,7 +24,7 @@ def _pairs() -> list[Pair]:
 
 
 def test_cost_summary_arithmetic() -> None:
-    summary = cost_summary(_pairs(), PRICING, CandidateCost(usd_per_gpu_hour=2.0, gpus=1))
+    summary = cost_summary(_pairs(), PRICING, CandidateCostSettings(usd_per_gpu_hour=2.0, gpus=1))
     assert summary.requests == 4 and summary.priced_requests == 3 and summary.estimated_requests == 1
     assert summary.unpriced_models == ("gpt-4o",)
     assert summary.window_s == 7200.0
@@ -40,9 +40,11 @@ def test_cost_summary_arithmetic() -> None:
 
 def test_flat_monthly_cost_wins_and_missing_data_is_none() -> None:
     flat = cost_summary(
-        _pairs(), PRICING, CandidateCost(usd_per_gpu_hour=2.0, gpus=4, flat_monthly_usd=100.0)
+        _pairs(), PRICING, CandidateCostSettings(usd_per_gpu_hour=2.0, gpus=4, flat_monthly_usd=100.0)
     )
     assert flat.candidate_monthly_usd == 100.0
     empty = cost_summary([], PRICING, None)
     assert empty.requests == 0 and empty.requests_per_month is None and empty.monthly_saving_usd is None
-    assert cost_summary(_pairs()[:1], PRICING, CandidateCost()).requests_per_month is None  # no window yet
+    assert (
+        cost_summary(_pairs()[:1], PRICING, CandidateCostSettings()).requests_per_month is None
+    )  # no window yet
