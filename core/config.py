@@ -106,6 +106,20 @@ def parse_judge(text: str) -> dict[str, str]:
     return parse_map(text)
 
 
+def parse_hosts(text: str) -> tuple[str, ...]:
+    """``api.openai.com,example.org`` -> host names, lower-cased (for flags and env variables)."""
+    hosts = tuple(item.strip().lower() for item in text.split(",") if item.strip())
+    if not hosts:
+        raise ValueError("no host given; write e.g. api.openai.com")
+    return hosts
+
+
+def _parse_mode(text: str) -> str:
+    if text not in MODES:
+        raise ValueError(f"{text!r} is not one of {', '.join(MODES)}")
+    return text
+
+
 def _parse_flag(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
@@ -123,7 +137,10 @@ TEXT_PARSERS: dict[str, Callable[[str], Any]] = {
     "prices": parse_prices,
     "fields_map": parse_fields_map,
     "judge": parse_judge,
+    "hosts": parse_hosts,
+    "mode": _parse_mode,
 }
+MODES = ("reverse", "intercept")
 
 
 # --- the keys ------------------------------------------------------------------------------------------------
@@ -266,6 +283,23 @@ class EvaluationSettings:
 
 
 @dataclass(frozen=True)
+class InterceptSettings:
+    """Intercept mode: the proxy is the apps' HTTPS_PROXY; only ``hosts`` are decrypted and split."""
+
+    hosts: tuple[str, ...] = setting(
+        ("api.openai.com",),
+        "Hosts decrypted and split in intercept mode; every other host is tunnelled untouched.",
+        read="hosts",
+        flag="--intercept-hosts",
+    )
+    ca_dir: str = setting(
+        "~/.alveare/ca",
+        "Folder of the CA the apps trust in intercept mode (`alveare-migrate ca`).",
+        read="text",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = setting(
         "127.0.0.1:8080",
@@ -333,6 +367,13 @@ class Settings:
         CandidateCostSettings, "What serving the candidate costs."
     )
     evaluation: EvaluationSettings = section(EvaluationSettings, "What the evaluator needs.")
+    mode: str = setting(
+        "reverse",
+        "reverse: apps set their base URL to the proxy; intercept: apps set HTTPS_PROXY to it and trust its CA.",
+        read="mode",
+        flag="--mode",
+    )
+    intercept: InterceptSettings = section(InterceptSettings, "Intercept mode (the apps' HTTPS_PROXY).")
     source: str = field(default="<defaults>", compare=False)
 
     def policy_path(self) -> Path | None:
@@ -446,6 +487,26 @@ def _read_fields_map(reader: MappingReader, name: str, default: Any, _: Any) -> 
     return result
 
 
+def _read_hosts(reader: MappingReader, name: str, default: Any, _: Any) -> tuple[str, ...]:
+    hosts = reader.get(name, list(default))
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    if (
+        not isinstance(hosts, list | tuple)
+        or not hosts
+        or not all(isinstance(h, str) and h.strip() for h in hosts)
+    ):
+        reader.fail(f"{reader.where(name)}: give a list of host names, e.g. [api.openai.com]")
+    return tuple(h.strip().lower() for h in hosts)
+
+
+def _read_mode(reader: MappingReader, name: str, default: Any, _: Any) -> str:
+    mode: str = reader.text(name, default)
+    if mode not in MODES:
+        reader.fail(f"{reader.where(name)}: {mode!r} is not one of {', '.join(MODES)}")
+    return mode
+
+
 def _read_judge(reader: MappingReader, name: str, default: Any, _: Any) -> JudgeSettings | None:
     judge = reader.section(name)
     if not judge.raw:
@@ -470,6 +531,8 @@ READERS: dict[str, Read] = {
     "prices": _read_prices,
     "fields_map": _read_fields_map,
     "judge": _read_judge,
+    "hosts": _read_hosts,
+    "mode": _read_mode,
 }
 
 

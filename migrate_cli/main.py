@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "keys": "migrate_cli.keys:keys",
     "backend": "migrate_cli.backend:backend",
     "demo": "migrate_cli.demo.command:demo",
+    "scan": "migrate_cli.scan.command:scan",
+    "ca": "migrate_cli.ca:ca",
 }
 
 

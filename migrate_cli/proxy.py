@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from core.config import Key, iter_keys
+from core.config import Key, Settings, iter_keys
 from migrate_cli.app import command
 
 FLAG_KEYS: dict[str, Key] = {key.name.replace(".", "__"): key for key in iter_keys() if key.flag}
@@ -32,7 +32,9 @@ def _option(dest: str, key: Key) -> click.Option:
     ]
 )
 def proxy(config: Path | None, **flags: str | bool | None) -> None:
-    """Run the OpenAI-compatible splitting proxy. Point your SDK's base URL at it; nothing else changes."""
+    """Run the OpenAI-compatible splitting proxy. Point your SDK's base URL at it; nothing else changes.
+
+    Or, with --mode intercept, set HTTPS_PROXY to it and trust its CA (`alveare-migrate ca`): no code change."""
     import asyncio
 
     from core.config import load_config, parse_text
@@ -44,6 +46,7 @@ def proxy(config: Path | None, **flags: str | bool | None) -> None:
         if value is not None:
             overrides[key.name] = value if isinstance(value, bool) else parse_text(key, value, str(key.flag))
     settings = load_config(config, overrides)
+    trust = _intercept_trust(settings) if settings.mode == "intercept" else ""
 
     def ready(server: ProxyServer) -> None:
         click.echo(
@@ -51,6 +54,9 @@ def proxy(config: Path | None, **flags: str | bool | None) -> None:
             f"{server.runtime.percent:g}% to the candidate; store {settings.store}",
             err=False,
         )
+        if trust:
+            click.echo(f"intercept mode: {', '.join(settings.intercept.hosts)} -> {settings.incumbent.url}")
+            click.echo(f"export HTTPS_PROXY={server.listen_url}\n{trust}")
 
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         try:
@@ -59,3 +65,15 @@ def proxy(config: Path | None, **flags: str | bool | None) -> None:
             raise click.ClickException(
                 f"cannot listen: {exc}; choose another --listen/--admin-listen port"
             ) from None
+
+
+def _intercept_trust(settings: Settings) -> str:
+    """Creates the CA if needed; the `export` lines that make apps trust it."""
+    from migrate_cli.ca import export_lines
+    from proxy.intercept import ca_dir, ensure_ca
+
+    try:
+        info = ensure_ca(ca_dir(settings))
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the CA in {settings.intercept.ca_dir}: {exc}") from None
+    return export_lines(info)

@@ -89,7 +89,13 @@ def format_status(report: dict[str, Any]) -> str:
     )
     proxies = report["proxies"]
     lines.append(f"live proxies: {len(proxies)}" + ("" if proxies else " (none reported in the last 30s)"))
-    lines += [_proxy_line(name, info) for name, info in sorted(proxies.items())]
+    for name, info in sorted(proxies.items()):
+        lines.append(_proxy_line(name, info))
+        if info.get("passthrough_responses"):
+            lines.append(
+                f"    {info['passthrough_responses']} /v1/responses requests passed through to the incumbent "
+                "unsplit and unrecorded (only chat completions are split; see docs/adoption.md)"
+            )
     return "\n".join(lines)
 
 

@@ -119,6 +119,7 @@ class Runtime:
             "requests": {"incumbent": c["requests.incumbent"], "candidate": c["requests.candidate"]},
             "pairs": {"incumbent": c["pairs.incumbent"], "candidate": c["pairs.candidate"]},
             "passthrough": c["requests.passthrough"],
+            "passthrough_responses": c["passthrough.responses"],
             "rate_limited": c["rate_limited"],
             "mirrored": c["mirrored"],
             "failovers": c["failovers"],

@@ -213,3 +213,12 @@ def test_savings_without_pricing_says_how_to_add_it(store: Store) -> None:
     assert "no recorded requests" in result.stdout
     bad = CliRunner().invoke(cli, ["savings", "--store", url(store), "--since", "last week"])
     assert bad.exit_code == 2 and "neither a duration" in bad.stderr
+
+
+def test_status_says_responses_traffic_passes_through(store: Store) -> None:
+    store.put_status("proxy-a", {**PROXY_STATUS, "passthrough_responses": 3})
+    result = CliRunner().invoke(cli, ["status", "--store", url(store)])
+    assert result.stdout.splitlines()[4] == (
+        "    3 /v1/responses requests passed through to the incumbent unsplit and unrecorded (only chat "
+        "completions are split; see docs/adoption.md)"
+    )
