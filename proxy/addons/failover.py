@@ -24,9 +24,10 @@ from typing import Any
 from mitmproxy import http
 from mitmproxy.proxy import server_hooks
 
-from core.config import Upstream as UpstreamSettings
+from core.config import UpstreamSettings
 from core.pair import Side
 from proxy.framing import AnswerParser, BadAnswer, StreamReframer, error_answer
+from proxy.mitm_internals import server_transport
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime, client_gave_up
 from proxy.sides import SideClient
 
@@ -57,6 +58,7 @@ class Failover:
     async def done(self) -> None:
         if self.responder is not None:
             self.responder.close()
+            await self.responder.wait_closed()
 
     def request(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo = flow.metadata[METADATA_KEY]
@@ -84,9 +86,11 @@ class Failover:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY) if flow is not None else None
         if info is None or self._is_responder(data.server.address):
             return
-        io = _server_io(self.master, data.client.id, data.server)
+        io = server_transport(self.master, data.client.id, data.server)
         if io is not None:
-            reader = UpstreamReader(io, self, data.client.id, data.server, info.side)
+            reader = UpstreamReader(
+                io, self, data.client.id, data.server, info.side, blind=bool(data.server.tls)
+            )
             io.reader = self.readers.setdefault(data.client.id, {})[data.server.id] = reader
             io.writer = QuietWriter(io.writer)
 
@@ -135,6 +139,8 @@ class Failover:
         except (OSError, TimeoutError):
             return False
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()  # the probe's socket closed now, not at some later loop turn
         return True
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -180,8 +186,12 @@ class UpstreamReader:
     deadlines too.
     """
 
-    def __init__(self, io: Any, failover: Failover, client_id: str, server: Any, side: Side) -> None:
+    def __init__(
+        self, io: Any, failover: Failover, client_id: str, server: Any, side: Side, *, blind: bool = False
+    ) -> None:
         self.io = io
+        self.blind = blind  # a TLS connection: its bytes are ciphertext, only the deadlines apply
+        self._blind_bytes = 0
         self.inner: asyncio.StreamReader = io.reader
         self.server_id = server.id
         self.address = tuple(server.address)
@@ -197,6 +207,8 @@ class UpstreamReader:
         self._pending: asyncio.Task[bytes] | None = None
 
     async def read(self, n: int = -1) -> bytes:
+        if self.blind and self.replacement is None:
+            return await self._blind_read(n)
         while True:
             if self.replacement is not None:
                 return await self.replacement.get()
@@ -215,6 +227,35 @@ class UpstreamReader:
             if info is not None and info is not self.answering:
                 return await self._start(info, n)
             return self._take()
+
+    async def _blind_read(self, n: int) -> bytes:
+        """Over TLS the answer cannot be judged, only timed: a silent candidate (no byte since the request) still
+        fails over; past that, a deadline ends the connection and mitmproxy answers OpenAI's 502 (or the stream
+        stops). The reason is recorded all the same."""
+        while not self.closed:
+            info = self._my_flow()
+            if info is None:
+                if await self._idle_read(n):
+                    return self._take()
+                continue
+            if info is not self.answering:
+                self.answering, self._blind_bytes = info, 0
+            silent = self.side == "candidate" and self._blind_bytes == 0
+            first = self.failover.runtime.config.failover.first_byte_timeout_s if silent else None
+            try:
+                chunk = await self._read_within(n, info, first)
+            except Expired as exc:
+                if self._my_flow() is not info:
+                    continue  # that answer was complete after all: wait for the next one
+                if silent:
+                    return await self._replace(info, str(exc), 0)
+                self._ended(info, str(exc))
+                return b""
+            except BadAnswer:
+                return b""
+            self._blind_bytes += len(chunk)
+            return chunk
+        return b""
 
     def _my_flow(self) -> FlowInfo | None:
         flow = self.failover.current.get(self.client_id)
@@ -263,8 +304,8 @@ class UpstreamReader:
         except OSError as exc:
             self._pending = None
             raise BadAnswer(f"connection failed: {exc!r}") from None
-        assert self.parser is not None
-        self.parser.feed(chunk)
+        if self.parser is not None:
+            self.parser.feed(chunk)
         return chunk
 
     async def _start(self, info: FlowInfo, n: int) -> bytes:
@@ -423,10 +464,3 @@ def _header(head: bytes, name: str) -> str | None:
         if key.strip().lower() == name.encode():
             return value.strip().decode("latin-1")
     return None
-
-
-def _server_io(master: Any, client_id: str, server: Any) -> Any:
-    """mitmproxy's reader/writer pair for a server connection (its ConnectionIO), or None."""
-    proxyserver = master.addons.get("proxyserver") if master is not None else None
-    handler = getattr(proxyserver, "connections", {}).get(client_id)
-    return getattr(handler, "transports", {}).get(server)

@@ -28,9 +28,8 @@ from mitmproxy import http
 from mitmproxy.net.http import http1
 from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy import commands, events, layer
-from mitmproxy.proxy.layers.http import _http1
 
-from proxy import wire
+from proxy import mitm_internals, wire
 from proxy.addons.route import CHAT_PATH, error_response
 from proxy.runtime import METADATA_KEY, FlowInfo
 
@@ -130,25 +129,14 @@ def _error_page(status_code: int, message: str = "") -> bytes:
     return page
 
 
-_original_read_headers = _http1.Http1Server.read_headers
-
-
-def _bounded_read_headers(
-    self: _http1.Http1Server, event: events.ConnectionEvent
-) -> Generator[commands.Command, Any, None]:
-    """mitmproxy buffers a request head without limit; past ours, answer 414/431 and close."""
-    if isinstance(event, events.DataReceived) and len(self.buf) > MAX_HEAD_BYTES:
-        head = bytes(self.buf)[: MAX_HEAD_BYTES + 4]
-        if b"\r\n\r\n" not in head:
-            status = 414 if b"\n" not in head[: MAX_TARGET_BYTES + 64] else 431
-            yield commands.SendData(self.conn, _error_page(status, "request head over the limit"))
-            yield commands.CloseConnection(self.conn)
-            self.state = self.done
-            return
-    yield from _original_read_headers(self, event)
+def _refuse_head(head: bytes) -> bytes:
+    """414 while the request line itself is still unfinished, else 431."""
+    return _error_page(
+        414 if b"\n" not in head[: MAX_TARGET_BYTES + 64] else 431, "request head over the limit"
+    )
 
 
 def install_error_pages() -> None:
     """Make mitmproxy's own answers OpenAI-shaped and its request heads bounded (idempotent)."""
-    _http1.make_error_response = _error_page
-    _http1.Http1Server.read_headers = _bounded_read_headers  # type: ignore[method-assign]
+    mitm_internals.replace_error_page(_error_page)
+    mitm_internals.bound_request_heads(MAX_HEAD_BYTES, _refuse_head)

@@ -1,0 +1,61 @@
+"""The one module that reaches into mitmproxy's private structures; everything else uses its public API.
+
+Failover needs the live reader and writer of a server connection, which mitmproxy 11 keeps in
+``Proxyserver.connections[client_id].transports[server]`` (a ``ConnectionIO``) and reads again for every chunk,
+so a reader swapped in there takes effect at once. The dependency is pinned below the next major release and
+``tests/proxy/test_mitm_internals.py`` checks each of these assumptions against the installed mitmproxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+
+class Transport(Protocol):
+    """mitmproxy's ``ConnectionIO``: the reader and writer of one connection, replaceable while it runs."""
+
+    reader: Any
+    writer: Any
+
+
+def server_transport(master: Any, client_id: str, server: Any) -> Transport | None:
+    """The reader/writer pair of ``server`` (a connection opened for client ``client_id``), or None."""
+    proxyserver = master.addons.get("proxyserver") if master is not None else None
+    handler = getattr(proxyserver, "connections", {}).get(client_id)
+    transport: Transport | None = getattr(handler, "transports", {}).get(server)
+    return transport
+
+
+ErrorPage = Callable[[int, str], bytes]
+
+
+def replace_error_page(page: ErrorPage) -> None:
+    """mitmproxy answers the errors it meets itself (upstream unreachable, a malformed or smuggling request, a
+    body over ``body_size_limit``) with an HTML page from ``_http1.make_error_response``; ``page`` makes it."""
+    from mitmproxy.proxy.layers.http import _http1
+
+    setattr(_http1, "make_error_response", page)  # noqa: B010 - a module attribute mypy types as a def
+
+
+def bound_request_heads(max_head_bytes: int, refuse: Callable[[bytes], bytes]) -> None:
+    """mitmproxy buffers a request head without limit (its own FIXME in ``Http1Server.read_headers``): once more
+    than ``max_head_bytes`` arrived without the head's end, ``refuse(first bytes)`` is sent and the connection
+    closed. Idempotent."""
+    from mitmproxy.proxy import commands, events
+    from mitmproxy.proxy.layers.http import _http1
+
+    original = getattr(_http1.Http1Server.read_headers, "__wrapped__", _http1.Http1Server.read_headers)
+
+    def read_headers(self: Any, event: Any) -> Generator[Any, Any, None]:
+        if isinstance(event, events.DataReceived) and len(self.buf) > max_head_bytes:
+            head = bytes(self.buf)[: max_head_bytes + 4]
+            if b"\r\n\r\n" not in head:
+                yield commands.SendData(self.conn, refuse(head))
+                yield commands.CloseConnection(self.conn)
+                self.state = self.done
+                return
+        yield from original(self, event)
+
+    read_headers.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(_http1.Http1Server, "read_headers", read_headers)  # noqa: B010 - replacing a method
