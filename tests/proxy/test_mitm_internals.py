@@ -6,6 +6,7 @@ test fails first and names the assumption.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 
@@ -40,10 +41,13 @@ def test_the_proxyserver_keeps_its_handlers_by_client_id() -> None:
 
 
 def test_server_transport_finds_the_io_under_a_real_master() -> None:
-    proxyserver = Proxyserver()
-    with taddons.context(proxyserver) as tctx:
-        assert server_transport(tctx.master, "client-1", object()) is None  # no such connection
-        assert server_transport(None, "client-1", object()) is None
+    async def check() -> None:  # inside a loop: outside one, taddons makes an event loop it never closes
+        proxyserver = Proxyserver()
+        with taddons.context(proxyserver) as tctx:
+            assert server_transport(tctx.master, "client-1", object()) is None  # no such connection
+            assert server_transport(None, "client-1", object()) is None
+
+    asyncio.run(check())
 
 
 def test_mitmproxy_makes_its_error_pages_in_one_replaceable_function() -> None:

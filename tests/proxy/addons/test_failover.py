@@ -23,18 +23,23 @@ def closed_port() -> int:
     return port
 
 
-def test_only_candidate_flows_are_watched(runtime: Runtime) -> None:
+def test_every_split_flow_is_watched_and_no_other(runtime: Runtime) -> None:
+    """Both sides' answers get deadlines, so split flows on either side are watched; pass-through ones are not."""
     failover = Failover(runtime, SideClient(runtime))
+    passthrough = chat_flow(path="/v1/models", method="GET")
+    routed(runtime, passthrough)
+    failover.request(passthrough)
+    assert failover.current == {}
     runtime.percent = 0
     incumbent = chat_flow()
     routed(runtime, incumbent)
     failover.request(incumbent)
-    assert failover.current == {}
+    assert failover.current == {incumbent.client_conn.id: incumbent}
     runtime.percent = 100
     candidate = chat_flow()
     routed(runtime, candidate)
     failover.request(candidate)
-    assert failover.current == {candidate.client_conn.id: candidate}
+    assert failover.current[candidate.client_conn.id] is candidate
 
 
 def test_a_refused_candidate_is_pointed_at_the_incumbent_relay(runtime: Runtime) -> None:
