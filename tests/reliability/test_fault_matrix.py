@@ -168,6 +168,17 @@ def test_fault_matrix(proxy_factory: Any, sim_server: Any, fault: Fault) -> None
                 )  # no client ever waits past the deadlines
     assert proxy.server.runtime.counts["hook_errors"] == 0
     assert not problems, problems
+    assert_nothing_left(proxy)
+
+
+def assert_nothing_left(proxy: Any) -> None:
+    """Once every client has hung up, no flow, reader or in-flight entry is kept (no leak per fault)."""
+    failover = next(a for a in proxy.server.master.addons.chain if type(a).__name__ == "Chain").members
+    failover = next(a for a in failover if type(a).__name__ == "Failover")
+    deadline = time.monotonic() + 5
+    while failover.current or failover.readers or proxy.server.inflight.live:
+        assert time.monotonic() < deadline, (failover.current, failover.readers, proxy.server.inflight.flows)
+        time.sleep(0.05)
 
 
 def teardown_module() -> None:
