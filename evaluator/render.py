@@ -52,8 +52,8 @@ def fmt_num(value: float | None, digits: int = 4) -> str:
 
 
 def verdict_text(result: GateResult) -> str:
-    if result.n == 0 and result.verdict is Verdict.INCONCLUSIVE:
-        return "➖ idle (no pairs)"
+    if result.idle:
+        return "➖ idle (no pairs of this task)"
     return f"{ICONS[result.verdict]} {result.verdict.value}"
 
 

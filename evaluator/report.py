@@ -259,7 +259,7 @@ def _assemble(
     judge: dict[str, Any] | None,
     ignore_idle: bool,
 ) -> Report:
-    counted = [r for r in results if not (ignore_idle and r.n == 0)]
+    counted = [r for r in results if not (ignore_idle and r.idle)]
     verdict = overall(counted) if scored.total else Verdict.INCONCLUSIVE
     flagged = [s for s in scored.scores if s.flags]
     return Report(

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from core.pair import SIDES, Answer, Pair, Side
 from evaluator import guards, jsonfields, tools
-from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TOOLS, kind_of_task
+from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TASK_ALIASES, TOOLS, kind_of_task
 from evaluator.records import BadRecord
 from evaluator.text import Text, answer_text, excerpt, normalize_label, request_text, word_count
 
@@ -124,6 +124,7 @@ class Scored:
     sides: list[SideObs]
     problems: Problems
     tasks: dict[str, str]  # every task seen (complete or not) -> its scoring kind
+    pairs_per_task: dict[str, int] = field(default_factory=dict)
     total: int = 0
     complete: int = 0
 
@@ -146,7 +147,9 @@ def infer_kind(pair: Pair) -> str:
 
 
 def task_name(pair: Pair, kind: str) -> str:
-    return pair.task or kind
+    """The task a pair is reported and gated under: its own name (``summarize`` spelt as ``summarise``), or
+    its inferred kind when the proxy did not know it."""
+    return TASK_ALIASES.get(pair.task, pair.task) or kind
 
 
 def score_pairs(
@@ -192,6 +195,7 @@ class Scorer:
                 return
             self.scored.total += 1
             self.scored.tasks.setdefault(name, kind)
+            self.scored.pairs_per_task[name] = self.scored.pairs_per_task.get(name, 0) + 1
             self._sides(pair, name)
             scored = self._quality(pair, name, kind)
         except Exception as exc:  # a record we cannot read is reported, never fatal
