@@ -57,6 +57,10 @@ class JudgeSettings:
 class EvaluationSettings:
     critical_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     judge: JudgeSettings | None = None
+    # list path -> the key that identifies its items (extract and tool arguments); else items by position
+    list_keys: Mapping[str, str] = field(default_factory=dict)
+    # field path or name (or "*") -> relative tolerance for genuine floats; integers are always exact
+    float_tolerance: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -392,5 +396,21 @@ def _evaluation(reader: MappingReader) -> EvaluationSettings:
             key_env=judge_reader.str_or_none("key_env"),
         )
         judge_reader.reject_unknown()
+    list_keys, tolerance = (
+        _list_keys(reader.section("list_keys")),
+        _tolerances(reader.section("float_tolerance")),
+    )
     reader.reject_unknown()
-    return EvaluationSettings(critical_fields=critical, judge=judge)
+    return EvaluationSettings(
+        critical_fields=critical, judge=judge, list_keys=list_keys, float_tolerance=tolerance
+    )
+
+
+def _list_keys(reader: MappingReader) -> dict[str, str]:
+    """``evaluation.list_keys: {items: sku}``: list items matched by that key, not by position."""
+    return {str(path): reader.text(path, None) for path in list(reader.raw)}
+
+
+def _tolerances(reader: MappingReader) -> dict[str, float]:
+    """``evaluation.float_tolerance: {price: 0.005, "*": 1e-9}``: relative, for non-integral numbers only."""
+    return {str(path): reader.number(path, None, minimum=0.0, maximum=1.0) for path in list(reader.raw)}

@@ -17,6 +17,7 @@ from core.pair import SIDES, Answer, Pair, Side
 from evaluator import guards, jsonfields, tools
 from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TASK_ALIASES, TOOLS, kind_of_task
 from evaluator.records import BadRecord
+from evaluator.values import Rules
 from evaluator.text import Text, answer_text, excerpt, normalize_label, request_text, word_count
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,17 @@ class SettingsLike(Protocol):
     def critical_fields(self) -> Mapping[str, tuple[str, ...]]: ...
     @property
     def judge(self) -> JudgeLike | None: ...
+    @property
+    def list_keys(self) -> Mapping[str, str]: ...
+    @property
+    def float_tolerance(self) -> Mapping[str, float]: ...
+
+
+def value_rules(settings: SettingsLike | None) -> Rules:
+    """How extraction fields and tool arguments are compared (list keys, per-field float tolerance)."""
+    if settings is None:
+        return Rules()
+    return Rules(dict(settings.list_keys), dict(settings.float_tolerance))
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,7 @@ class Scorer:
 
     def __init__(self, settings: SettingsLike | None) -> None:
         self.critical = dict(settings.critical_fields) if settings is not None else {}
+        self.rules = value_rules(settings)
         self.schemas = jsonfields.SchemaCache()
         self.scored = Scored([], [], Problems(), {})
         self._prose: list[tuple[int, str, str]] = []  # (index in scores, incumbent text, candidate text)
@@ -263,14 +276,16 @@ class Scorer:
         if not reference.valid:  # no reference to compare fields with
             return score
         fields = (
-            jsonfields.field_score(reference.value, answer.value)
+            jsonfields.field_score(reference.value, answer.value, self.rules)
             if answer.valid
             else jsonfields.FieldScore(0, 0, 0)
         )
         critical = self.critical.get(base.task) or self.critical.get(EXTRACT)
         exact = None
         if critical:
-            exact = answer.valid and jsonfields.critical_match(reference.value, answer.value, tuple(critical))
+            exact = answer.valid and jsonfields.critical_match(
+                reference.value, answer.value, tuple(critical), self.rules
+            )
         return replace(
             score,
             agree=answer.valid and fields.f1 == 1.0,
@@ -281,7 +296,7 @@ class Scorer:
         )
 
     def _tools(self, base: PairScore, incumbent: Answer, candidate: Answer) -> PairScore:
-        result = tools.tool_score(tools.calls_of(incumbent), tools.calls_of(candidate))
+        result = tools.tool_score(tools.calls_of(incumbent), tools.calls_of(candidate), self.rules)
         if result.invalid_arguments:
             self.scored.problems.add("candidate tool arguments not JSON", base.pair_id)
         return replace(

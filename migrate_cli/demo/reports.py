@@ -32,6 +32,7 @@ def write_reports(store: Store, policy: Policy, config: Config, out: Path) -> li
             candidate_cost=config.candidate_cost,
             filters=filters,
             progress=False,
+            ignore_idle=policy.ignore_idle_gates,
         )
         return write(built, REPORT_FORMATS, where)
 

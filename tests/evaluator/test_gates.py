@@ -112,7 +112,7 @@ def test_the_default_policy_gates_every_task_kind() -> None:
 def test_extraction_gates_with_critical_fields() -> None:
     json_mode = request("x", response_format={"type": "json_object"})
     good = [
-        pair(ok('{"id": 7, "name": "Ann"}'), ok('{"name": "ann", "id": 7.0}'), req=json_mode)
+        pair(ok('{"id": 7, "name": "Ann"}'), ok('{"name": "Ann", "id": 7.0}'), req=json_mode)
         for _ in range(300)
     ]
     bad = [
