@@ -17,8 +17,8 @@ from core.pair import SIDES, Answer, Pair, Side
 from evaluator import guards, jsonfields, tools
 from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TASK_ALIASES, TOOLS, kind_of_task
 from evaluator.records import BadRecord
-from evaluator.values import Rules
 from evaluator.text import Text, answer_text, excerpt, normalize_label, request_text, word_count
+from evaluator.values import Rules
 
 log = logging.getLogger(__name__)
 
