@@ -190,16 +190,12 @@ def _side_gate(scored: Scored, gate: GateSpec, metric: Metric, sequential: bool)
     if not any(task is None or obs.task == task for obs in scored.sides):
         return _idle(gate, "no answers in this window" if task is None else f"no pairs for task {task!r}")
     if metric.name == "error_rate":
-        counts = {side: [0, 0] for side in ("incumbent", "candidate")}
-        for obs in scored.sides:
-            if task is None or obs.task == task:
-                counts[obs.side][0] += 0 if obs.ok else 1
-                counts[obs.side][1] += 1
-        inc, cand = counts["incumbent"], counts["candidate"]
-        return decide.two_binary((inc[0], inc[1]), (cand[0], cand[1]), gate, metric, sequential=sequential)
+        pairs = [(inc, cand) for obs_task, inc, cand in scored.outcomes if task is None or obs_task == task]
+        return decide.paired_binary(pairs, gate, metric, sequential=sequential)
     attr = "ttft_ms" if metric.name.startswith("ttft") else "latency_ms"
-    inc_values = side_values(scored.sides, "incumbent", attr, task)
-    cand_values = side_values(scored.sides, "candidate", attr, task)
+    failures = attr == "latency_ms"  # a failed answer is the slowest; TTFT exists only for streams
+    inc_values = side_values(scored.sides, "incumbent", attr, task, failures=failures)
+    cand_values = side_values(scored.sides, "candidate", attr, task, failures=failures)
     q = LATENCY_QUANTILES[metric.name]
     return decide.two_latency(inc_values, cand_values, q, gate, metric, sequential=sequential)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -137,6 +138,8 @@ class Scored:
     problems: Problems
     tasks: dict[str, str]  # every task seen (complete or not) -> its scoring kind
     pairs_per_task: dict[str, int] = field(default_factory=dict)
+    # (task, incumbent ok, candidate ok) for every pair where both sides answered or failed, in order
+    outcomes: list[tuple[str, bool, bool]] = field(default_factory=list)
     total: int = 0
     complete: int = 0
 
@@ -224,6 +227,8 @@ class Scorer:
             self.scored.scores.append(score)
 
     def _sides(self, pair: Pair, task: str) -> None:
+        if pair.incumbent is not None and pair.candidate is not None:
+            self.scored.outcomes.append((task, pair.incumbent.ok, pair.candidate.ok))
         for side in SIDES:
             answer = pair.answer(side)
             if answer is None:
@@ -351,12 +356,21 @@ def _prose(base: PairScore, pair: Pair, incumbent: str, candidate: str) -> PairS
     return replace(base, flags=tuple(flags))
 
 
-def side_values(sides: Sequence[SideObs], side: Side, attr: str, task: str | None) -> list[float]:
-    """Latency (``latency_ms``) or TTFT (``ttft_ms``) of one side's ok answers, for one task or all."""
+def side_values(
+    sides: Sequence[SideObs], side: Side, attr: str, task: str | None, *, failures: bool = False
+) -> list[float]:
+    """Latency (``latency_ms``) or TTFT (``ttft_ms``) of one side's ok answers, for one task or all.
+    ``failures``: a failed answer (error, timeout, refused) counts as the worst latency, +inf, so a side
+    that times out on slow requests does not look faster for it."""
     out: list[float] = []
     for obs in sides:
-        if obs.side == side and obs.ok and (task is None or obs.task == task):
-            value: Any = getattr(obs, attr)
-            if value is not None:
-                out.append(float(value))
+        if obs.side != side or not (task is None or obs.task == task):
+            continue
+        if not obs.ok:
+            if failures:
+                out.append(math.inf)
+            continue
+        value: Any = getattr(obs, attr)
+        if value is not None:
+            out.append(float(value))
     return out

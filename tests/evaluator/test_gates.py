@@ -124,7 +124,8 @@ def test_extraction_gates_with_critical_fields() -> None:
         GateSpec("*", "critical_exact", 0.05),
         GateSpec("*", "json_valid", 0.05),
     ]
-    f1, critical, valid = evaluate_gates(good + bad, gates, settings=settings)
+    mixed = [p for i in range(60) for p in (*good[5 * i : 5 * i + 5], bad[i])]  # 1 in 6, spread out
+    f1, critical, valid = evaluate_gates(mixed, gates, settings=settings)
     assert f1.estimate == pytest.approx(-60 * 0.5 / 360)
     assert critical.verdict is Verdict.FAIL  # 1/6 of the ids changed, margin 0.05
     assert valid.verdict is Verdict.PASS and valid.extra["mcnemar_exact_p"] == 1.0
@@ -136,10 +137,11 @@ def test_error_rate_hard_limit_and_margin() -> None:
     passed = evaluate_gates(healthy, [limit], coverage=False)[0]
     assert passed.verdict is Verdict.PASS and passed.gate == limit  # side gates keep the spec
     assert passed.extra["scale"] == "candidate value" and passed.estimate == 0.0
-    broken = healthy[:100] + [pair(ok("Positive"), error(503), task="classify") for _ in range(100)]
+    failing = [pair(ok("Positive"), error(503), task="classify") for _ in range(100)]
+    broken = [p for i in range(100) for p in (healthy[i], failing[i])]
     result = evaluate_gates(broken, [limit, GateSpec("*", "error_rate", 0.01)], coverage=False)
     assert [r.verdict for r in result] == [Verdict.FAIL, Verdict.FAIL]
-    assert "BROKEN" in result[0].detail and result[0].extra["fisher_exact_p"] < 1e-20
+    assert "BROKEN" in result[0].detail and result[0].extra["mcnemar_exact_p"] < 1e-20
     one_error = evaluate_gates([pair(ok("a"), error(500))], [limit], coverage=False)[0]
     assert one_error.verdict is Verdict.INCONCLUSIVE  # one timeout is not evidence of a broken limit
 
