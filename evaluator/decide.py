@@ -163,10 +163,10 @@ def two_latency(
     result = decide(gate, metric, bounds)
     if result.verdict is not Verdict.INCONCLUSIVE:
         return result
-    return _with_needed(result, _needed_latency(bounds, inc, cand, q, gate, sequential))
+    return _with_needed(result, needed_latency(bounds, inc, cand, q, gate, sequential))
 
 
-def _needed_latency(
+def needed_latency(
     b: Bounds, inc: np.ndarray, cand: np.ndarray, q: float, gate: GateSpec, sequential: bool
 ) -> int | None:
     # how many standard errors the current half-width spans: z for a fixed interval, more for a sequence

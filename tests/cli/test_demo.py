@@ -92,7 +92,7 @@ def test_a_good_candidate_goes_all_the_way_to_100(tmp_path: Path) -> None:
     assert "stage 100%: COMPLETE after" in output and "none failed" in output
     served = re.search(r"through the proxy \(([\d,]+) by the candidate, ([\d,]+) by the incumbent\)", output)
     assert served is not None, output  # the proxy's x-alveare-upstream header on every answer
-    assert int(served[1].replace(",", "")) > 1000 and int(served[2].replace(",", "")) > 500
+    assert int(served[1].replace(",", "")) > 500 and int(served[2].replace(",", "")) > 500
     assert f"    {out.name}/reports/parity.md" in output or str(out / "reports" / "parity.md") in output
     assert output.rstrip().endswith(
         "candidate accepted: 100% of classify/extract/summarise traffic now on SGLang"
