@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from core.pair import SIDES, Answer, Pair, Side
-from evaluator import guards, jsonfields, tools
+from evaluator import facts, guards, jsonfields, tools
 from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TASK_ALIASES, TOOLS, kind_of_task
 from evaluator.records import BadRecord
 from evaluator.text import Text, answer_text, excerpt, normalize_label, request_text, word_count
@@ -352,8 +352,23 @@ def _classify(base: PairScore, incumbent: str, candidate: str) -> PairScore:
 
 
 def _prose(base: PairScore, pair: Pair, incumbent: str, candidate: str) -> PairScore:
-    flags = guards.check(incumbent, candidate, request_text(pair.request, limit=200_000))
+    """The guards (negation, changed digits) and the fact checks (:mod:`evaluator.facts`)."""
+    source = request_text(pair.request, limit=200_000)
+    flags = guards.check(incumbent, candidate, source)
+    finish = _finish_reason(pair.candidate)
+    seen = {f.guard for f in flags}
+    for flag in facts.check(incumbent, candidate, source, finish_reason=finish):
+        if not (flag.guard == "quantity" and "numbers" in seen):  # one flag per changed figure
+            flags.append(flag)
     return replace(base, flags=tuple(flags))
+
+
+def _finish_reason(answer: Answer | None) -> str | None:
+    body = answer.body if answer is not None else None
+    choices = body.get("choices") if isinstance(body, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    reason = first.get("finish_reason")
+    return reason if isinstance(reason, str) else None
 
 
 def side_values(
