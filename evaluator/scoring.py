@@ -140,6 +140,15 @@ class Scored:
     pairs_per_task: dict[str, int] = field(default_factory=dict)
     # (task, incumbent ok, candidate ok) for every pair where both sides answered or failed, in order
     outcomes: list[tuple[str, bool, bool]] = field(default_factory=list)
+    first_ts: float | None = None  # the recording window, for "needed" as time at the observed rate
+    last_ts: float | None = None
+
+    @property
+    def window_s(self) -> float | None:
+        if self.first_ts is None or self.last_ts is None or self.last_ts <= self.first_ts:
+            return None
+        return self.last_ts - self.first_ts
+
     total: int = 0
     complete: int = 0
 
@@ -210,6 +219,7 @@ class Scorer:
             if only_task is not None and name != only_task:
                 return
             self.scored.total += 1
+            self._window(float(pair.ts))
             self.scored.tasks.setdefault(name, kind)
             self.scored.pairs_per_task[name] = self.scored.pairs_per_task.get(name, 0) + 1
             self._sides(pair, name)
@@ -225,6 +235,11 @@ class Scorer:
             if kind in (SUMMARISE, CHAT):
                 self._prose.append((len(self.scored.scores), *texts))
             self.scored.scores.append(score)
+
+    def _window(self, ts: float) -> None:
+        scored = self.scored
+        scored.first_ts = ts if scored.first_ts is None else min(scored.first_ts, ts)
+        scored.last_ts = ts if scored.last_ts is None else max(scored.last_ts, ts)
 
     def _sides(self, pair: Pair, task: str) -> None:
         if pair.incumbent is not None and pair.candidate is not None:
