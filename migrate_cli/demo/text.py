@@ -42,6 +42,10 @@ def gate_line(result: Mapping[str, Any]) -> str:
     name = gate_name(result)
     if result.get("idle"):
         return f"{name:<{NAME_WIDTH}} idle          {result.get('detail') or 'no pairs'}"
+    if not result["n"]:  # pairs of its task, but nothing it can answer: it holds the stage
+        return (
+            f"{name:<{NAME_WIDTH}} {result['verdict']:<13} {result.get('detail') or 'nothing comparable yet'}"
+        )
     return f"{name:<{NAME_WIDTH}} {result['verdict']:<13} {evidence_text(result)}, n={result['n']:,}"
 
 

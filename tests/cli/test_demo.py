@@ -206,9 +206,11 @@ def gate(
     margin: float = 0.0,
     limit: float | None = None,
     needed: int | None = None,
+    idle: bool = False,
 ) -> dict[str, object]:
     spec = GateSpec(task, metric, margin=margin, limit=limit)
-    return result_dict(GateResult(spec, verdict, estimate, lower, upper, n, needed, "", "some detail"))
+    result = GateResult(spec, verdict, estimate, lower, upper, n, needed, "", "some detail", idle=idle)
+    return result_dict(result)
 
 
 @pytest.mark.parametrize(
@@ -257,8 +259,12 @@ def test_gate_lines_read_on_the_gates_own_scale(result: dict[str, object], expec
 def test_limit_gates_are_named_apart_and_idle_gates_say_why() -> None:
     limit = gate("*", "error_rate", Verdict.PASS, 0.0, 0.0, 0.009, limit=0.05)
     assert text.gate_name(limit) == "*/error_rate limit"
-    idle = gate("extract", "critical_exact", Verdict.INCONCLUSIVE, None, None, None, n=0, margin=0.05)
+    idle = gate(
+        "extract", "critical_exact", Verdict.INCONCLUSIVE, None, None, None, n=0, margin=0.05, idle=True
+    )
     assert re.fullmatch(r"extract/critical_exact\s+idle\s+some detail", text.gate_line(idle))
+    held = gate("extract", "critical_exact", Verdict.INCONCLUSIVE, None, None, None, n=0, margin=0.05)
+    assert re.fullmatch(r"extract/critical_exact\s+INCONCLUSIVE\s+some detail", text.gate_line(held))
 
 
 def test_waiting_text_counts_passes_and_names_what_is_open() -> None:
