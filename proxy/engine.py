@@ -19,17 +19,19 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from mitmproxy import master, options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 
-from core.config import Config
+from core.config import Settings
 from core.store import Store
 from proxy.addons.auth import Auth
 from proxy.addons.chain import Chain
 from proxy.addons.failover import Failover
+from proxy.addons.intercept import InterceptScope
 from proxy.addons.metrics import Metrics
 from proxy.addons.mirror import Mirror
 from proxy.addons.normalize import Normalize
 from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
+from proxy.intercept import mode_options
 from proxy.keys import KeyStore
 from proxy.recorder import Recorder
 from proxy.runtime import Runtime
@@ -61,7 +63,7 @@ class InFlight:
 
 
 class ProxyServer:
-    def __init__(self, config: Config, *, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Settings, *, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self.runtime = Runtime(config, environ)
         self.store = Store.open(config.store)
@@ -101,10 +103,12 @@ class ProxyServer:
         opts = options.Options()
         mitm = master.Master(opts)
         mitm.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig())
-        mitm.addons.add(Chain(self.default_addons(mitm)))
+        chain = Chain(self.default_addons(mitm))
+        intercept = self.config.mode == "intercept"
+        mitm.addons.add(InterceptScope(chain, self.config.intercept.hosts) if intercept else chain)
         host, port = self.config.listen_host_port()
         opts.update(
-            mode=[f"reverse:{self.config.incumbent.url}@{host}:{port}"],
+            **mode_options(self.config, host, port),
             connection_strategy="lazy",
             stream_large_bodies="1m",
             body_size_limit=str(self.config.max_body_bytes * 4 + 1_048_576),  # a hard stop far above ours
@@ -238,7 +242,7 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-async def serve(config: Config, *, ready: Callable[[ProxyServer], None] | None = None) -> None:
+async def serve(config: Settings, *, ready: Callable[[ProxyServer], None] | None = None) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully."""
     import signal
 
