@@ -271,9 +271,11 @@ def test_waiting_text_counts_passes_and_names_what_is_open() -> None:
     gates = [
         gate("classify", "agreement", Verdict.PASS, -0.02, -0.05, 0.0, margin=0.08),
         gate("*", "error_rate", Verdict.INCONCLUSIVE, 0.0, -0.02, 0.02, margin=0.01, needed=1062),
-        gate("extract", "critical_exact", Verdict.INCONCLUSIVE, None, None, None, n=0),
+        gate("extract", "critical_exact", Verdict.INCONCLUSIVE, None, None, None, n=0, idle=True),
     ]
     assert text.waiting_text(gates) == "1/2 gates PASS; waiting for */error_rate (~1,062 pairs)"
+    held = [*gates[:2], gate("extract", "critical_exact", Verdict.INCONCLUSIVE, None, None, None, n=0)]
+    assert text.waiting_text(held).startswith("1/3 gates PASS")  # pairs but nothing comparable: it counts
     assert text.waiting_text([]) == "no gate results yet"
 
 
