@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from core.mapping_reader import MappingReader, ReadRules, read_yaml
 from core.store import StoreError, parse_store_url
@@ -191,6 +192,24 @@ def parse_map(text: str) -> dict[str, str]:
     return result
 
 
+def parse_base_url(text: str) -> str:
+    """An upstream's base URL as SDKs and ``.env`` files write it (``https://api.openai.com/v1``) or without
+    ``/v1``, as ``scheme://host[:port][/prefix]`` with no trailing ``/v1``: the proxy appends ``/v1/...`` itself."""
+    example = "write e.g. https://api.openai.com/v1 or http://127.0.0.1:30000"
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"is not a valid URL; {example}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"is not an http(s) URL; {example}")
+    if not parts.hostname or port == 0 or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"is not a base URL (scheme://host[:port][/path]); {example}")
+    path = parts.path.rstrip("/")
+    path = path.removesuffix("/v1").rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
 def split_host_port(text: str, *, key: str, source: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not host:
@@ -289,12 +308,12 @@ def _check_cross_fields(config: Config) -> None:
 
 def _upstream(reader: MappingReader, default: Upstream) -> Upstream:
     url = reader.text("url", default.url)
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{reader.where('url')}: {url!r} is not an http(s) URL; write e.g. http://127.0.0.1:30000"
-        )
+    try:
+        base = parse_base_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"{reader.where('url')}: {url!r} {exc}") from None
     upstream = Upstream(
-        url=url.rstrip("/"),
+        url=base,
         key_env=reader.str_or_none("key_env", default.key_env),
         timeout_s=reader.number("timeout_s", default.timeout_s, minimum=0.01),
     )

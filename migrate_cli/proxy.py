@@ -97,6 +97,10 @@ def proxy(config: Path | None, **flags: object) -> None:
             f"{server.runtime.percent:g}% to the candidate; store {settings.store}",
             err=False,
         )
+        if not server.runtime.status()["models_mapped"]:
+            from proxy.engine import NO_MODEL_MAPPED
+
+            click.echo(f"warning: {NO_MODEL_MAPPED}", err=True)
 
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         try:

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from mitmproxy import master, options
@@ -37,6 +38,10 @@ from proxy.sides import SideClient
 
 log = logging.getLogger(__name__)
 STATUS_INTERVAL_S = 1.0
+NO_MODEL_MAPPED = (
+    "no model is mapped: nothing will be split, every request goes to the incumbent; "
+    "add `models:` and `specialists:` to alveare.yaml (or --models/--specialists)"
+)
 
 
 class InFlight:
@@ -104,7 +109,7 @@ class ProxyServer:
         mitm.addons.add(Chain(self.default_addons(mitm)))
         host, port = self.config.listen_host_port()
         opts.update(
-            mode=[f"reverse:{self.config.incumbent.url}@{host}:{port}"],
+            mode=[f"reverse:{_origin(self.config.incumbent.url)}@{host}:{port}"],
             connection_strategy="lazy",
             stream_large_bodies="1m",
             body_size_limit=str(self.config.max_body_bytes * 4 + 1_048_576),  # a hard stop far above ours
@@ -119,6 +124,8 @@ class ProxyServer:
             asyncio.get_running_loop().create_task(self._heartbeat()),
         ]
         log.info("proxy listening on %s, %s%% to the candidate", self.listen_url, self.runtime.percent)
+        if not self.config.models and not self.config.specialists:
+            log.warning(NO_MODEL_MAPPED)
 
     async def _wait_listening(self) -> None:
         for _ in range(500):
@@ -217,6 +224,13 @@ class ProxyServer:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.store.put_status, self.runtime.instance, self.runtime.status())
         log.info("proxy stopped; %d rows recorded", self.recorder.written)
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of a base URL: mitmproxy's reverse mode takes no path (``upstream.retarget`` adds
+    the base URL's path to each request)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class _QuietHandler(WSGIRequestHandler):

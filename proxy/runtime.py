@@ -129,4 +129,5 @@ class Runtime:
             "circuit": self.circuit.state,
             "started": self.started,
             "listen": self.config.listen,
+            "models_mapped": len(set(self.config.models) | set(self.config.specialists)),
         }
