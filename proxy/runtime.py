@@ -70,6 +70,7 @@ class FlowInfo:
     candidate_failure: Leg | None = None
     mirror_pending: bool = False
     client_auth: str | None = None
+    client_headers: list[tuple[str, str]] = field(default_factory=list)  # as the app sent them, for failover
     key: KeyRecord | None = None
     ratelimit_headers: dict[str, str] = field(default_factory=dict)
     limit_id: str = ""  # the rate-limit bucket this request was charged to, and how many tokens up front
