@@ -17,6 +17,7 @@ from core.config import Config
 from core.pair import Side
 from proxy.circuit import CircuitBreaker
 from proxy.routing import ModelMap, Target
+from proxy.snapshots import Snapshots
 
 if TYPE_CHECKING:
     from proxy.keys import KeyRecord
@@ -108,6 +109,7 @@ class Runtime:
         self.percent = 0.0
         self.incumbent_key = env.get(config.incumbent.key_env) if config.incumbent.key_env else None
         self.candidate_key = env.get(config.candidate.key_env) if config.candidate.key_env else None
+        self.snapshots = Snapshots()
         self.circuit = CircuitBreaker(config.failover.circuit_failures, config.failover.circuit_reset_s)
         self.counts: Counter[str] = Counter()
         self.started = time.time()

@@ -25,7 +25,7 @@ def is_chat_path(path: str) -> bool:
 def error_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> http.Response:
     """An error the proxy answers itself, with the headers OpenAI puts on every answer."""
     base = {
-        "content-type": "application/json",
+        "content-type": "application/json; charset=utf-8",
         "x-request-id": wire.new_request_id(),
         "openai-version": "2020-10-01",
     }
