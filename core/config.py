@@ -107,6 +107,7 @@ class Config:
     record: Record = Record()
     limits: Limits = Limits()
     max_body_bytes: int = 10 * 1024 * 1024
+    key_check_ttl_s: float = 300.0  # pass-through auth: how long a key's verdict from the incumbent is kept
     rollout_poll_s: float = 1.0
     policy: str | None = None
     pricing: Mapping[str, Price] = field(default_factory=dict)
@@ -158,6 +159,7 @@ SCALAR_KEYS: dict[str, Callable[[str], Any]] = {
     "limits.rpm": int,
     "limits.tpm": int,
     "max_body_bytes": int,
+    "key_check_ttl_s": float,
     "rollout_poll_s": float,
 }
 
@@ -282,6 +284,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
         limits=_limits(reader.section("limits")),
         max_body_bytes=reader.whole("max_body_bytes", Config.max_body_bytes, minimum=1024),
         rollout_poll_s=reader.number("rollout_poll_s", Config.rollout_poll_s, minimum=0.05),
+        key_check_ttl_s=reader.number("key_check_ttl_s", Config.key_check_ttl_s, minimum=1.0),
         policy=reader.str_or_none("policy"),
         pricing=_pricing(reader.section("pricing")),
         candidate_cost=_candidate_cost(reader.section("candidate_cost")),

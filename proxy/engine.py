@@ -31,6 +31,7 @@ from proxy.addons.normalize import Normalize
 from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
+from proxy.addons.verify import VerifyKey
 from proxy.keys import KeyStore
 from proxy.recorder import Recorder
 from proxy.runtime import Runtime
@@ -83,16 +84,18 @@ class ProxyServer:
         self._admin: WSGIServer | None = None
 
     def default_addons(self, mitm: master.Master) -> list[object]:
-        """Our addons, in data-path order: auth -> route -> upstream -> failover -> normalize -> mirror ->
-        record -> metrics."""
+        """Our addons, in data-path order: auth -> route -> verify key -> upstream -> failover -> normalize ->
+        mirror -> record -> metrics."""
         runtime = self.runtime
         self.sides = SideClient(runtime)
         record = Record(runtime, self.recorder)
         self.mirror = Mirror(runtime, self.sides, record)
+        keys = KeyStore(self.store)
         return [
             self.inflight,
-            Auth(runtime, KeyStore(self.store)),
+            Auth(runtime, keys),
             Route(runtime),
+            VerifyKey(runtime, keys, self.sides),
             Upstream(runtime),
             Failover(runtime, self.sides, mitm),
             Normalize(runtime),

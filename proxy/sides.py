@@ -75,6 +75,21 @@ class SideClient:
             async for chunk in response.content.iter_any():
                 yield response.status, kept, chunk
 
+    async def check_key(self, authorization: str) -> int | None:
+        """The incumbent's status for ``GET /v1/models`` with this ``authorization`` (None: no answer)."""
+        url = self.runtime.config.incumbent.url + "/v1/models"
+        headers = {"authorization": authorization} if authorization else {}
+        timeout = aiohttp.ClientTimeout(
+            total=self.runtime.config.failover.first_byte_timeout_s,
+            connect=self.runtime.config.failover.connect_timeout_s,
+        )
+        try:
+            async with self.session.get(url, headers=headers, timeout=timeout) as response:
+                await response.read()
+                return response.status
+        except CLIENT_ERRORS:
+            return None
+
     async def capture(self, side: Side, info: FlowInfo, timeout_s: float | None = None) -> Leg:
         """The whole answer of ``side`` as a :class:`Leg` (used by the mirror and the 5xx failover)."""
         leg = Leg(side=side, stream=info.stream, started=time.perf_counter())
