@@ -129,6 +129,7 @@ class Runtime:
             "record_dropped": c["record_dropped"],
             "record_queue": c["record_queue"],
             "rejected": c["rejected"],
+            "unverified_keys": c["unverified_keys"],
             "circuit": self.circuit.state,
             "started": self.started,
             "listen": self.config.listen,

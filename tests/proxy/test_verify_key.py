@@ -40,7 +40,7 @@ def test_a_key_the_incumbent_rejects_gets_its_401_not_the_candidate(
         assert caught.value.code == "invalid_api_key"
         assert response.json() == direct.json()
         assert "x-alveare-upstream" not in response.headers, "not split: the incumbent answered"
-    assert proxy.server.runtime.counts["unverified_keys"] == 2
+    assert proxy.server.runtime.status()["unverified_keys"] == 2
     assert proxy.pairs() == []
 
 
