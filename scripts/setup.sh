@@ -15,7 +15,9 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # The official Node SDK, for the test that drives the proxy from Node as an app would.
 if command -v npm >/dev/null 2>&1; then
   npm install --prefix tests/node --no-audit --no-fund --silent
+  # The client matrix's Node SDK (openai 7.x), in its own folder (tests/clients/test_matrix.py).
+  npm install --prefix tests/clients/node --no-audit --no-fund --silent
 else
-  echo "npm not found: tests/proxy/test_node_sdk.py needs Node.js and npm" >&2
+  echo "npm not found: tests/proxy/test_node_sdk.py and tests/clients need Node.js and npm" >&2
 fi
 echo "setup done: $(.venv/bin/alveare-migrate --version)"
