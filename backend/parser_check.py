@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.plan import Launch, sglang_args
+from core.errors import BackendError
 
 SGLANG_VERSION = "0.5.23"
 SGLANG_ROUTER_VERSION = "0.3.2"
@@ -38,8 +39,10 @@ GPU_ONLY_MODULES = ("triton",)
 CHILD_TIMEOUT_S = 120.0
 
 
-class ParserUnavailable(Exception):
+class ParserUnavailable(BackendError):
     """SGLang's parser cannot be imported here; the message says why and how to install it."""
+
+    exit_code = 1  # not the user's input: something here failed
 
 
 @dataclass(frozen=True)

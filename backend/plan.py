@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from backend.spec import BackendSpec, Server
+from core.errors import BackendError
 
 SGLANG_SERVE = ("sglang", "serve")
 SGLANG_ROUTER = ("python", "-m", "sglang_router.launch_router")
 
 
-class PlanError(Exception):
+class PlanError(BackendError):
     """A plan that cannot be turned into a command line here (a missing environment variable)."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import BackendError
 from core.mapping_reader import MappingReader, ReadRules, read_yaml
 
 GRAMMAR_BACKENDS = ("xgrammar", "outlines", "llguidance", "none")
@@ -37,7 +38,7 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _PLACEHOLDERS = ("{name}", "{host}", "{port}", "{model}", "{served}", "{models}")
 
 
-class BackendSpecError(Exception):
+class BackendSpecError(BackendError):
     """A problem in backend.yaml; the message is one line: file, key, problem, fix."""
 
 
@@ -139,7 +140,7 @@ class BackendSpec:
 
 
 @dataclass(frozen=True)
-class Target:
+class Endpoint:
     """Where the proxy sends a specialist's requests: ``POST {url}/v1/chat/completions`` with ``model``."""
 
     url: str
@@ -147,12 +148,12 @@ class Target:
     api_key_env: str | None = None
 
 
-def specialist_targets(spec: BackendSpec) -> dict[str, Target]:
-    """Specialist name -> Target; LoRA specialists get ``served:adapter`` so SGLang really uses the adapter."""
+def specialist_targets(spec: BackendSpec) -> dict[str, Endpoint]:
+    """Specialist name -> Endpoint; LoRA specialists get ``served:adapter`` so SGLang really uses the adapter."""
     return {s.name: _target(spec, s) for s in spec.specialists}
 
 
-def target_for(spec: BackendSpec, model: str) -> Target:
+def target_for(spec: BackendSpec, model: str) -> Endpoint:
     """Resolve a name from the proxy's model map: a specialist, a served name, or an exact ``served:adapter``."""
     targets = specialist_targets(spec)
     if model in targets:
@@ -162,17 +163,17 @@ def target_for(spec: BackendSpec, model: str) -> Target:
             return target
     for server in spec.servers:
         if server.name == model:
-            return Target(url=server.url, model=server.name, api_key_env=spec.api_key_env)
+            return Endpoint(url=server.url, model=server.name, api_key_env=spec.api_key_env)
     known = ", ".join(sorted(targets)) or "(none)"
     raise BackendSpecError(
         f"{spec.source}: specialists: no specialist or server named {model!r}; use one of: {known}"
     )
 
 
-def _target(spec: BackendSpec, specialist: Specialist) -> Target:
+def _target(spec: BackendSpec, specialist: Specialist) -> Endpoint:
     server = spec.server(specialist.server)
     model = f"{server.name}:{specialist.name}" if specialist.is_lora else server.name
-    return Target(url=server.url, model=model, api_key_env=spec.api_key_env)
+    return Endpoint(url=server.url, model=model, api_key_env=spec.api_key_env)
 
 
 def default_tool_call_parser(model: str) -> str | None:

@@ -26,12 +26,15 @@ import httpx
 
 from backend.plan import Launch, resolve_argv
 from backend.spec import Supervision
+from core.errors import BackendError
 
 EventKind = Literal["started", "ready", "exited", "restarting", "stopped"]
 
 
-class SupervisorError(Exception):
+class SupervisorError(BackendError):
     """A server that could not be started or never became ready; one line with the fix or the log to read."""
+
+    exit_code = 1  # not the user's input: something here failed
 
 
 @dataclass(frozen=True)

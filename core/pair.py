@@ -13,6 +13,10 @@ from typing import Any, Literal
 
 Side = Literal["incumbent", "candidate"]
 SIDES: tuple[Side, Side] = ("incumbent", "candidate")
+# Where a pair comes from: the proxy's live traffic, or `alveare-migrate replay` (a recorded request sent to the
+# candidate later, off the live path). Rollout gates and savings read live pairs only.
+Source = Literal["live", "replay"]
+SOURCES: tuple[Source, Source] = ("live", "replay")
 
 
 def other_side(side: Side) -> Side:
@@ -69,7 +73,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class Pair:
-    """One split request. ``task`` is the specialist it mapped to (``classify``...) or ``""`` if unknown."""
+    """One split request. ``task`` is the specialist it mapped to (``classify``...) or ``""`` if unknown.
+    ``source`` is ``replay`` for a candidate answer obtained by ``alveare-migrate replay``."""
 
     pair_id: str
     ts: float
@@ -84,6 +89,7 @@ class Pair:
     incumbent: Answer | None = None
     candidate: Answer | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    source: Source = "live"
 
     @property
     def served(self) -> Answer | None:

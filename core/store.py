@@ -3,6 +3,9 @@
 SQLite in WAL mode by default (``sqlite:///path/to/file.sqlite``). Every writer and reader opens its own
 connection, so the proxy's recorder thread, the rollout controller and ``alveare-migrate status`` can share one
 file. Other modules add their own tables with :meth:`Store.ensure_schema`.
+
+Upgrades happen in place when a store is opened (:data:`UPGRADES`): a column a newer release added to an
+existing table is added to an older file, with its default, so stores recorded before keep working.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import AlveareError
 from core.pair import Pair, answer_from_json, answer_to_json
 
 SCHEMA = """
@@ -33,7 +37,8 @@ CREATE TABLE IF NOT EXISTS pairs (
     failover INTEGER NOT NULL,
     incumbent TEXT,
     candidate TEXT,
-    meta TEXT NOT NULL
+    meta TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT 'live'
 );
 CREATE INDEX IF NOT EXISTS pairs_ts ON pairs (ts);
 CREATE TABLE IF NOT EXISTS rollout (
@@ -53,7 +58,13 @@ CREATE TABLE IF NOT EXISTS proxy_status (
 """
 
 
-class StoreError(Exception):
+# (table, column, its definition): columns added after the first release, added to older files on open.
+UPGRADES: tuple[tuple[str, str, str], ...] = (("pairs", "source", "TEXT NOT NULL DEFAULT 'live'"),)
+PAIR_COLUMNS = 14
+LIVE = "live"
+
+
+class StoreError(AlveareError):
     """A store URL or file that cannot be used; the message says how to fix it."""
 
 
@@ -87,6 +98,7 @@ class Store:
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.ensure_schema(SCHEMA)
+        self._upgrade()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -123,6 +135,18 @@ class Store:
     def ensure_schema(self, sql: str) -> None:
         self._conn().executescript(sql)
 
+    def _upgrade(self) -> None:
+        """Add the columns of :data:`UPGRADES` that an older store lacks (another process may race us)."""
+        for table, column, definition in UPGRADES:
+            names = {row[1] for row in self.execute(f"PRAGMA table_info({table})")}
+            if column in names:
+                continue
+            try:
+                self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise StoreError(f"cannot upgrade store {self.path}: {exc}") from exc
+
     def close(self) -> None:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
@@ -136,23 +160,34 @@ class Store:
         if rows:
             with self.transaction() as conn:
                 conn.executemany(
-                    "INSERT OR REPLACE INTO pairs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT OR REPLACE INTO pairs VALUES ({','.join('?' * PAIR_COLUMNS)})",
                     rows,
                 )
         return len(rows)
 
     def iter_pairs(
-        self, *, since: float | None = None, task: str | None = None, model: str | None = None
+        self,
+        *,
+        since: float | None = None,
+        task: str | None = None,
+        model: str | None = None,
+        source: str | None = LIVE,
     ) -> Iterator[Pair]:
-        where, params = _pair_filter(since, task, model)
+        """Pairs in time order; live traffic only unless ``source`` says ``replay`` (or None: both)."""
+        where, params = _pair_filter(since, task, model, source)
         cursor = self._conn().execute(f"SELECT * FROM pairs{where} ORDER BY ts", params)
         for row in cursor:
             yield pair_from_row(row)
 
     def count_pairs(
-        self, *, since: float | None = None, task: str | None = None, model: str | None = None
+        self,
+        *,
+        since: float | None = None,
+        task: str | None = None,
+        model: str | None = None,
+        source: str | None = LIVE,
     ) -> int:
-        where, params = _pair_filter(since, task, model)
+        where, params = _pair_filter(since, task, model, source)
         return int(self._conn().execute(f"SELECT count(*) FROM pairs{where}", params).fetchone()[0])
 
     # --- rollout history ------------------------------------------------------------------------------
@@ -205,10 +240,13 @@ class Store:
         return {r[0]: {"ts": r[1], **json.loads(r[2])} for r in rows}
 
 
-def _pair_filter(since: float | None, task: str | None, model: str | None) -> tuple[str, tuple[Any, ...]]:
+def _pair_filter(
+    since: float | None, task: str | None, model: str | None, source: str | None = LIVE
+) -> tuple[str, tuple[Any, ...]]:
     clauses: list[str] = []
     params: list[Any] = []
-    for clause, value in (("ts >= ?", since), ("task = ?", task), ("model = ?", model)):
+    filters = (("ts >= ?", since), ("task = ?", task), ("model = ?", model), ("source = ?", source))
+    for clause, value in filters:
         if value is not None:
             clauses.append(clause)
             params.append(value)
@@ -230,6 +268,7 @@ def _pair_row(p: Pair) -> tuple[Any, ...]:
         answer_to_json(p.incumbent),
         answer_to_json(p.candidate),
         json.dumps(p.meta, separators=(",", ":")),
+        p.source,
     )
 
 
@@ -248,6 +287,7 @@ def pair_from_row(row: tuple[Any, ...]) -> Pair:
         incumbent=answer_from_json(row[10]),
         candidate=answer_from_json(row[11]),
         meta=json.loads(row[12]),
+        source=row[13] if len(row) > 13 and row[13] == "replay" else "live",
     )
 
 

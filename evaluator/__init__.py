@@ -12,9 +12,9 @@ numpy/scipy/torch until a function runs):
 from __future__ import annotations
 
 from evaluator.cost import CostSummary, cost_summary
+from evaluator.formats import write_reports
 from evaluator.gates import DEFAULT_GATES, answer_gates, evaluate_gates
 from evaluator.metrics import METRICS, Metric
-from evaluator.render import write_reports
 from evaluator.report import Report, build_report
 from evaluator.verdict import GateResult, GateSpec, Verdict, overall
 

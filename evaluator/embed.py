@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from core.errors import AlveareError
+
 BATCH_SIZE = 64
 CHUNK = 1024  # texts per encode call, so a progress bar moves
 MAX_SEQ_LENGTH = 128  # the length all-MiniLM-L6-v2 was fine-tuned with
@@ -27,7 +29,7 @@ _LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
 
 
-class EmbeddingUnavailable(Exception):
+class EmbeddingUnavailable(AlveareError):
     """The embedding extra is not installed; the message says how to install it."""
 
 

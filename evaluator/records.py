@@ -28,13 +28,14 @@ class BadRecord:
 
 
 def read_pairs(
-    store: Store, *, since: float | None = None, model: str | None = None
+    store: Store, *, since: float | None = None, model: str | None = None, source: str | None = "live"
 ) -> Iterator[Pair | BadRecord]:
+    """Live pairs by default; ``source="replay"`` for those ``alveare-migrate replay`` recorded, None for all."""
     from core.store import pair_from_row
 
     clauses: list[str] = ["rowid > ?"]
     params: list[Any] = [0]
-    for clause, value in (("ts >= ?", since), ("model = ?", model)):
+    for clause, value in (("ts >= ?", since), ("model = ?", model), ("source = ?", source)):
         if value is not None:
             clauses.append(clause)
             params.append(value)

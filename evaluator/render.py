@@ -5,42 +5,14 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from evaluator.report import PairView, Report
 from evaluator.verdict import GateResult, Verdict
 
-FORMATS = ("md", "json", "junit", "html")
-FILENAMES = {"md": "parity.md", "json": "parity.json", "junit": "parity.junit.xml", "html": "parity.html"}
 ICONS = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.INCONCLUSIVE: "⏳"}
 MD_CELL = 300
 MD_REVIEW_ROWS = 20
-
-
-def write_reports(report: Report, formats: Iterable[str], out_dir: Path) -> list[Path]:
-    """Write each format to ``out_dir`` (created); returns the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for fmt in formats:
-        path = out_dir / FILENAMES[fmt]
-        path.write_text(render(report, fmt), encoding="utf-8")
-        written.append(path)
-    return written
-
-
-def render(report: Report, fmt: str) -> str:
-    if fmt == "md":
-        return to_markdown(report)
-    if fmt == "json":
-        return to_json(report)
-    if fmt == "junit":
-        return to_junit(report)
-    if fmt == "html":
-        from evaluator.html import to_html
-
-        return to_html(report)
-    raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
 def fmt_num(value: float | None, digits: int = 4) -> str:

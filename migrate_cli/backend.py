@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from migrate_cli.app import group
+
 if TYPE_CHECKING:
     from backend.spec import BackendSpec
 
@@ -29,7 +31,7 @@ file_option = click.option(
 )
 
 
-@click.group()
+@group()
 def backend() -> None:
     """Run the specialists on SGLang, from one backend.yaml (see docs/backend.md)."""
 
@@ -58,7 +60,7 @@ def plan(*, file: Path, targets: bool) -> None:
 @click.option("--no-parser", is_flag=True, help="Validate the file only, without SGLang's argument parser.")
 def check(*, file: Path, no_parser: bool) -> None:
     """Validate backend.yaml, and every command line against SGLang 0.5.23's own argument parser."""
-    from backend.parser_check import ParserUnavailable, check_launches
+    from backend.parser_check import check_launches
     from backend.plan import build_plan
 
     spec = _load(file)
@@ -66,10 +68,7 @@ def check(*, file: Path, no_parser: bool) -> None:
     click.echo(f"{file}: valid ({len(spec.servers)} servers, {len(spec.specialists)} specialists)")
     if no_parser:
         return
-    try:
-        results = check_launches(launches)
-    except ParserUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+    results = check_launches(launches)
     for result in results:
         mark = {True: "ok", False: "REJECTED", None: "skipped"}[result.ok]
         click.echo(f"{result.name}: {mark}: {result.message}")
@@ -89,28 +88,25 @@ def check(*, file: Path, no_parser: bool) -> None:
 @click.option("--health-timeout", type=float, default=None, help="Seconds to wait for readiness [spec's].")
 def up(*, file: Path, log_dir: Path, health_timeout: float | None) -> None:
     """Start the servers, wait until they serve every specialist, restart any that dies; Ctrl-C stops all."""
-    from backend.plan import PlanError, build_plan
+    from backend.plan import build_plan
     from backend.supervisor import Supervisor, SupervisorError
 
     spec = _load(file)
     stop = threading.Event()
     _on_signals(stop)
-    try:
-        supervisor = Supervisor(
-            launches=build_plan(spec),
-            log_dir=log_dir,
-            supervision=spec.supervision,
-            api_key=_api_key(spec),
-            on_event=_echo_event,
-        )
-        supervisor.start()
-    except (PlanError, SupervisorError) as exc:
-        raise click.ClickException(str(exc)) from None
+    supervisor = Supervisor(
+        launches=build_plan(spec),
+        log_dir=log_dir,
+        supervision=spec.supervision,
+        api_key=_api_key(spec),
+        on_event=_echo_event,
+    )
+    supervisor.start()
     try:
         supervisor.wait_ready(health_timeout, stop=stop)
-    except SupervisorError as exc:
+    except SupervisorError:
         supervisor.stop()
-        raise click.ClickException(str(exc)) from None
+        raise
     if not stop.is_set():
         click.echo("backend ready; Ctrl-C to stop")
         _echo_targets(spec)
@@ -136,12 +132,9 @@ def status(*, file: Path) -> None:
 
 
 def _load(file: Path) -> BackendSpec:
-    from backend.spec import BackendSpecError, load_spec
+    from backend.spec import load_spec
 
-    try:
-        return load_spec(file)
-    except BackendSpecError as exc:
-        raise click.ClickException(str(exc)) from None
+    return load_spec(file)
 
 
 def _api_key(spec: BackendSpec) -> str | None:

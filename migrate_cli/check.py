@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from migrate_cli.app import command
+
 if TYPE_CHECKING:
     from backend.conformance import CheckResult
 
@@ -15,7 +17,7 @@ API_KEY_ENV = "ALVEARE_CHECK_API_KEY"  # not OPENAI_API_KEY: never hand a real k
 NO_KEY = "sk-alveare-check-no-key"  # the SDK needs some key; endpoints without auth ignore it
 
 
-@click.command()
+@command()
 @click.option("--base-url", required=True, help="The endpoint, e.g. http://127.0.0.1:8000/v1 (no path: /v1).")
 @click.option(
     "--api-key",

@@ -3,36 +3,28 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from migrate_cli.status import (
-    entry_dict,
-    format_ts,
-    history_line,
-    load_cli_config,
-    open_cli_store,
-    store_options,
-)
+from migrate_cli.app import App, command, store_options
+from migrate_cli.status import entry_dict, format_ts, history_line
 
 if TYPE_CHECKING:
     from core.store import Store
 
 
-@click.command()
+@command()
 @store_options
 @click.option("--limit", default=0, help="Show only the latest N entries (0: all).")
 @click.option(
     "--decisions", is_flag=True, help="Show the controller's decision log (holds included) instead."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, evidence included.")
-def history(
-    *, config_path: Path | None, store_url: str | None, limit: int, decisions: bool, as_json: bool
-) -> None:
+@click.pass_obj
+def history(app: App, *, limit: int, decisions: bool, as_json: bool) -> None:
     """Print the rollout history, oldest first: time, old -> new percent, who, why, [FORCED]."""
-    store = open_cli_store(load_cli_config(config_path, store_url))
+    store = app.store
     if decisions:
         _print_decisions(store, limit, as_json)
         return

@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from migrate_cli.status import format_ts, load_cli_config, open_cli_store, store_options
+from core.errors import AlveareError
+from migrate_cli.app import App, group, store_options
+from migrate_cli.status import format_ts
 
 if TYPE_CHECKING:
     from proxy.keys import KeyStore
 
 
-def _key_store(config_path: Path | None, store_url: str | None) -> tuple[KeyStore, int, int]:
+def _key_store(app: App) -> tuple[KeyStore, int, int]:
     """The store's keys, and the config's default limits for new keys."""
     from proxy.keys import KeyStore
 
-    config = load_cli_config(config_path, store_url)
-    return KeyStore(open_cli_store(config)), config.limits.rpm, config.limits.tpm
+    limits = app.settings.limits
+    return KeyStore(app.store), limits.rpm, limits.tpm
 
 
-@click.group()
+@group()
 def keys() -> None:
     """API keys for apps. Once any key exists, the proxy refuses requests without a valid one (401)."""
 
@@ -34,23 +35,23 @@ def keys() -> None:
 @click.option("--rpm", type=int, default=None, help="Requests per minute (default: the config's limits.rpm).")
 @click.option("--tpm", type=int, default=None, help="Tokens per minute (default: the config's limits.tpm).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record and the key as JSON.")
+@click.pass_obj
 def create(
+    app: App,
     *,
-    config_path: Path | None,
-    store_url: str | None,
     name: str,
     rpm: int | None,
     tpm: int | None,
     as_json: bool,
 ) -> None:
     """Create a key and print it once: only its hash is stored, so it cannot be shown again."""
-    store, default_rpm, default_tpm = _key_store(config_path, store_url)
+    store, default_rpm, default_tpm = _key_store(app)
     try:
         record, plaintext = store.create(
             name, default_rpm if rpm is None else rpm, default_tpm if tpm is None else tpm
         )
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise AlveareError(str(exc)) from None
     if as_json:
         click.echo(json.dumps({**asdict(record), "key": plaintext}, indent=2))
         return
@@ -62,9 +63,10 @@ def create(
 @keys.command(name="list")
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_keys(*, config_path: Path | None, store_url: str | None, as_json: bool) -> None:
+@click.pass_obj
+def list_keys(app: App, *, as_json: bool) -> None:
     """List keys (never their secrets): id, name, hint, limits, created, revoked."""
-    store, _, _ = _key_store(config_path, store_url)
+    store, _, _ = _key_store(app)
     records = store.list()
     if as_json:
         click.echo(json.dumps([asdict(r) for r in records], indent=2))
@@ -83,15 +85,9 @@ def list_keys(*, config_path: Path | None, store_url: str | None, as_json: bool)
 @keys.command()
 @store_options
 @click.argument("key_id")
-def revoke(*, config_path: Path | None, store_url: str | None, key_id: str) -> None:
+@click.pass_obj
+def revoke(app: App, *, key_id: str) -> None:
     """Revoke a key: the proxy refuses it within seconds (its cache lasts 5s)."""
-    from proxy.keys import UnknownKey
-
-    store, _, _ = _key_store(config_path, store_url)
-    try:
-        record = store.revoke(key_id)
-    except UnknownKey:
-        raise click.ClickException(
-            f"no key {key_id!r}; see `alveare-migrate keys list` for the ids"
-        ) from None
+    store, _, _ = _key_store(app)
+    record = store.revoke(key_id)
     click.echo(f"revoked {record.key_id} ({record.name})")

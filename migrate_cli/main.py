@@ -9,6 +9,9 @@ import os
 
 import click
 
+from migrate_cli import env
+from migrate_cli.app import AlveareGroup
+
 # name -> "module:attribute". Each module defines one click command (or group) named after it.
 COMMANDS: dict[str, str] = {
     "sim": "migrate_cli.sim:sim",
@@ -21,13 +24,17 @@ COMMANDS: dict[str, str] = {
     "status": "migrate_cli.status:status",
     "report": "migrate_cli.report:report",
     "savings": "migrate_cli.savings:savings",
+    "export": "migrate_cli.export:export",
+    "replay": "migrate_cli.replay:replay",
     "keys": "migrate_cli.keys:keys",
     "backend": "migrate_cli.backend:backend",
     "demo": "migrate_cli.demo.command:demo",
+    "scan": "migrate_cli.scan.command:scan",
+    "ca": "migrate_cli.ca:ca",
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(AlveareGroup):
     """Lists every command without importing it; imports a command's module only when it is invoked."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -60,5 +67,5 @@ def cli(verbose: int) -> None:
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(
-        level=int(os.environ.get("ALVEARE_LOG_LEVEL", level)), format="%(asctime)s %(name)s %(message)s"
+        level=int(os.environ.get(env.LOG_LEVEL, level)), format="%(asctime)s %(name)s %(message)s"
     )

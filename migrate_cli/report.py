@@ -11,19 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from migrate_cli.status import load_cli_config, store_options
+from core.errors import AlveareError
+from evaluator.formats import FORMATS
+from migrate_cli import env
+from migrate_cli.app import App, command, store_options
 
 if TYPE_CHECKING:
-    from core.config import Config
+    from core.config import Settings
     from evaluator.verdict import GateSpec
 
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}
-FORMATS = ("md", "json", "junit", "html")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-class ReportError(click.ClickException):
+class ReportError(AlveareError):
     """A problem running the report (not a verdict): exit code 2, so it never reads as FAIL (1)."""
 
     exit_code = 2
@@ -59,7 +61,7 @@ def parse_formats(text: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-@click.command()
+@command()
 @store_options
 @click.option(
     "--format", "formats", default="md,json", show_default=True, help="Comma list of md, json, junit, html."
@@ -79,6 +81,13 @@ def parse_formats(text: str) -> list[str]:
     "--task", default=None, help="Only pairs of this task (classify, extract, summarise, tools, chat, ...)."
 )
 @click.option("--model", default=None, help="Only pairs whose request asked for this model.")
+@click.option(
+    "--source",
+    type=click.Choice(("live", "replay")),
+    default="live",
+    show_default=True,
+    help="live: pairs the proxy recorded; replay: answers `alveare-migrate replay` got from the candidate.",
+)
 @click.option(
     "--policy",
     "policy_path",
@@ -106,15 +115,16 @@ def parse_formats(text: str) -> list[str]:
     default=None,
     help="Progress bars on stderr (default: for 1,000 pairs or more).",
 )
+@click.pass_obj
 def report(
+    app: App,
     *,
-    config_path: Path | None,
-    store_url: str | None,
     formats: str,
     out_dir: Path,
     since: str | None,
     task: str | None,
     model: str | None,
+    source: str,
     policy_path: Path | None,
     fixed_sample: bool,
     judge_offline: bool,
@@ -131,13 +141,15 @@ def report(
     from evaluator.render import headline
 
     wanted = parse_formats(formats)
-    config = _config(config_path, store_url)
+    config = _settings(app)
     store = _store(config)
     since_ts = parse_since(since, time.time()) if since else None
     filters = {k: v for k, v in {"since": since, "task": task, "model": model}.items() if v is not None}
+    if source != "live":
+        filters["source"] = source
     gates, ignore_idle = _gates(config, policy_path)
     built = build_report(
-        read_pairs(store, since=since_ts, model=model),
+        read_pairs(store, since=since_ts, model=model, source=source),
         gates,
         sequential=not fixed_sample,
         settings=config.evaluation,
@@ -150,7 +162,7 @@ def report(
         filters=filters,
         threads=threads,
         progress=progress,
-        expected=store.count_pairs(since=since_ts, model=model),
+        expected=store.count_pairs(since=since_ts, model=model, source=source),
         ignore_idle=ignore_idle,
     )
     written = write_reports(built, wanted, out_dir)
@@ -159,45 +171,37 @@ def report(
     raise SystemExit(EXIT_CODES[built.verdict.value])
 
 
-def _config(config_path: Path | None, store_url: str | None) -> Config:
-    if config_path is None and store_url is None and not os.environ.get("ALVEARE_STORE"):
+def _settings(app: App) -> Settings:
+    """The app's settings; with neither --config, --store nor $ALVEARE_STORE, ./alveare.yaml must exist."""
+    if app.config_path is None and app.store_url is None and not os.environ.get(env.STORE):
         if not Path("alveare.yaml").is_file():
             raise ReportError("no store given: pass --store sqlite:///PATH or --config alveare.yaml")
-        config_path = Path("alveare.yaml")
-    try:
-        return load_cli_config(config_path, store_url)
-    except click.ClickException as exc:
-        raise ReportError(exc.message) from None
+        app.config_path = Path("alveare.yaml")
+    return app.settings
 
 
-def _store(config: Config) -> Any:
-    from core.store import Store, StoreError, parse_store_url
+def _store(config: Settings) -> Any:
+    """Opened read-only in spirit: a missing file is an error here, never a new empty store."""
+    from core.store import Store, parse_store_url
 
-    try:
-        path = parse_store_url(config.store)
-        if not path.is_file():
-            raise ReportError(
-                f"store {path} does not exist: check --store/--config, or record pairs with the proxy first"
-            )
-        return Store.open(config.store)
-    except StoreError as exc:
-        raise ReportError(str(exc)) from None
+    path = parse_store_url(config.store)
+    if not path.is_file():
+        raise ReportError(
+            f"store {path} does not exist: check --store/--config, or record pairs with the proxy first"
+        )
+    return Store.open(config.store)
 
 
-def _gates(config: Config, policy_path: Path | None) -> tuple[list[GateSpec], bool]:
+def _gates(config: Settings, policy_path: Path | None) -> tuple[list[GateSpec], bool]:
     """Every gate any stage of the policy asks, in order, plus its hard limits; and whether idle gates (no
     pairs at all) are left out of the verdict, as the rollout does."""
-    from policies.model import PolicyError, load_policy
+    from policies.model import load_policy
 
-    path = policy_path or config.policy_path()
-    try:
-        policy = load_policy(path)
-    except PolicyError as exc:
-        raise ReportError(str(exc)) from None
+    policy = load_policy(policy_path or config.policy_path())
     gates = [gate for stage in policy.stages for gate in policy.gates_for(stage)]
     return list(dict.fromkeys(gates)), policy.ignore_idle_gates
 
 
-def _judge_key(config: Config) -> str | None:
+def _judge_key(config: Settings) -> str | None:
     judge = config.evaluation.judge
     return os.environ.get(judge.key_env) if judge is not None and judge.key_env else None

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from migrate_cli.status import load_cli_config, open_cli_store, store_options
+from migrate_cli.app import App, command, store_options
 
 
 def cli_actor() -> str:
@@ -19,13 +17,14 @@ def cli_actor() -> str:
         return "cli:unknown"
 
 
-@click.command()
+@command()
 @store_options
 @click.option("--reason", default="rolled back by hand", show_default=True, help="Why, for the history.")
-def rollback(*, config_path: Path | None, store_url: str | None, reason: str) -> None:
+@click.pass_obj
+def rollback(app: App, *, reason: str) -> None:
     """Set the candidate's share to 0% at once (always allowed). A running `rollout --auto` sees it and stops;
     running proxies pick it up within `rollout_poll_s`."""
-    store = open_cli_store(load_cli_config(config_path, store_url))
+    store = app.store
     previous = store.current_percent()
     store.append_rollout(
         0.0, actor=cli_actor(), reason=reason, evidence={"action": "rollback", "from": previous}

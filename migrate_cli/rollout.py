@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING
 
 import click
 
+from migrate_cli.app import App, command, store_options
 from migrate_cli.rollback import cli_actor
-from migrate_cli.status import load_cli_config, open_cli_store, store_options
 
 if TYPE_CHECKING:
-    from core.config import Config
+    from core.config import Settings
     from core.store import Store
     from policies.model import Policy
 
 
-@click.command()
+@command()
 @store_options
 @click.option(
     "--percent", type=float, default=None, help="Set the candidate's share to this percent (0-100)."
@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     default=None,
     help="Policy YAML (default: the config's `policy`, else the shipped policies/default.yaml).",
 )
+@click.pass_obj
 def rollout(
+    app: App,
     *,
-    config_path: Path | None,
-    store_url: str | None,
     percent: float | None,
     reason: str | None,
     force: bool,
@@ -63,8 +63,8 @@ def rollout(
     """
     if auto == (percent is not None):
         raise click.UsageError("give exactly one of --percent N or --auto")
-    config = load_cli_config(config_path, store_url)
-    store = open_cli_store(config)
+    config = app.settings
+    store = app.store
     policy = _policy(config, policy_path)
     if percent is not None:
         _manual(store, policy, config, percent, reason=reason, force=force)
@@ -72,21 +72,17 @@ def rollout(
     _auto(store, policy, config, interval=interval, max_iterations=max_iterations)
 
 
-def _policy(config: Config, policy_path: Path | None) -> Policy:
-    from policies.model import PolicyError, load_policy
+def _policy(config: Settings, policy_path: Path | None) -> Policy:
+    from policies.model import load_policy
 
-    path = policy_path or config.policy_path()
-    try:
-        return load_policy(path)
-    except PolicyError as exc:
-        raise click.ClickException(str(exc)) from None
+    return load_policy(policy_path or config.policy_path())
 
 
 def _manual(
-    store: Store, policy: Policy, config: Config, target: float, *, reason: str | None, force: bool
+    store: Store, policy: Policy, config: Settings, target: float, *, reason: str | None, force: bool
 ) -> None:
     from policies.controller import check_manual, derive_state, result_dict
-    from policies.runner import store_judge
+    from policies.runner import store_gate_check
 
     if not 0 <= target <= 100:
         raise click.BadParameter(f"{target:g} is not a percent; give 0 to 100", param_hint="--percent")
@@ -94,7 +90,7 @@ def _manual(
     check = check_manual(policy, state, target)
     results = []
     if check.needs_gates and state.stage_index is not None:
-        judge = store_judge(store, policy, config.evaluation)
+        judge = store_gate_check(store, policy, config.evaluation)
         results = judge(policy.stages[state.stage_index], state.stage_started)
         check = check_manual(policy, state, target, results)
     if not check.allowed and not force:
@@ -114,9 +110,11 @@ def _manual(
     click.echo(f"rollout: {state.percent:g}% -> {target:g}%{note}")
 
 
-def _auto(store: Store, policy: Policy, config: Config, *, interval: str, max_iterations: int | None) -> None:
+def _auto(
+    store: Store, policy: Policy, config: Settings, *, interval: str, max_iterations: int | None
+) -> None:
     from policies.model import parse_duration
-    from policies.runner import Outcome, Runner, store_judge
+    from policies.runner import Outcome, Runner, store_gate_check
 
     try:
         interval_s = parse_duration(interval)
@@ -126,7 +124,7 @@ def _auto(store: Store, policy: Policy, config: Config, *, interval: str, max_it
         raise click.BadParameter("must be more than 0, e.g. 500ms or 60s", param_hint="--interval")
     if max_iterations is not None and max_iterations < 1:
         raise click.BadParameter("must be at least 1", param_hint="--max-iterations")
-    judge = store_judge(store, policy, config.evaluation)
+    judge = store_gate_check(store, policy, config.evaluation)
     runner = Runner(store, policy, judge, interval_s=interval_s, emit=click.echo)
     click.echo(f"controller {runner.owner}: policy {policy.source}, every {interval_s:g}s")
     try:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from migrate_cli.app import command
+
 FAULT_CHOICES = ("refuse", "hang", "cut", "malformed", "error")
 
 
-@click.command(context_settings={"show_default": True})
+@command(context_settings={"show_default": True})
 @click.option(
     "--flavor", type=click.Choice(["openai", "sglang"]), default="openai", help="Whose wire to speak."
 )

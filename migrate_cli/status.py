@@ -1,61 +1,20 @@
 """`alveare-migrate status`: where the rollout stands, what the running proxies report, what the store holds.
 
-Also home of the ``--config``/``--store`` options the store-reading commands share (rollout, rollback,
-history, keys, savings, status).
+Also home of the formatting the store-reading commands share (history lines, timestamps).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from migrate_cli.app import App, command, store_options
+
 if TYPE_CHECKING:
-    from core.config import Config
     from core.store import RolloutEntry, Store
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def store_options(command: F) -> F:
-    """``--config PATH`` and ``--store URL`` (the flag beats $ALVEARE_STORE, which beats the file)."""
-    command = click.option(
-        "--store",
-        "store_url",
-        default=None,
-        metavar="URL",
-        help="Where pairs and the rollout live: sqlite:///PATH (beats the config's `store`). [env: ALVEARE_STORE]",
-    )(command)
-    return click.option(
-        "--config",
-        "-c",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="alveare.yaml (its `store`, `policy`, `limits`, `pricing`).",
-    )(command)
-
-
-def load_cli_config(config_path: Path | None, store_url: str | None) -> Config:
-    from core.config import ConfigError, load_config
-
-    try:
-        return load_config(config_path, {"store": store_url})
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def open_cli_store(config: Config) -> Store:
-    from core.store import Store, StoreError
-
-    try:
-        return Store.open(config.store)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def format_ts(ts: float) -> str:
@@ -75,13 +34,14 @@ def history_line(item: dict[str, Any], previous: float | None) -> str:
     return f"{format_ts(item['ts'])}  {move:<14}  {item['actor']}: {item['reason']}{forced}"
 
 
-@click.command()
+@command()
 @store_options
 @click.option("--last", default=5, show_default=True, help="How many rollout history entries to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def status(*, config_path: Path | None, store_url: str | None, last: int, as_json: bool) -> None:
+@click.pass_obj
+def status(app: App, *, last: int, as_json: bool) -> None:
     """Show the current percent, the latest rollout entries, the live proxies and the recorded pairs."""
-    store = open_cli_store(load_cli_config(config_path, store_url))
+    store = app.store
     report = collect_status(store, last=last)
     click.echo(json.dumps(report, indent=2, default=str) if as_json else format_status(report))
 
@@ -97,17 +57,20 @@ def collect_status(store: Store, *, last: int = 5) -> dict[str, Any]:
 
 
 def pair_counts(store: Store) -> dict[str, Any]:
-    """Recorded pairs: in all, by the side that served, and how many have both answers (comparable)."""
+    """Recorded live pairs: in all, by the side that served, how many have both answers (comparable); and
+    how many `alveare-migrate replay` added (never counted as traffic)."""
     rows = store.execute(
         "SELECT served_side, count(*), sum(incumbent IS NOT NULL AND candidate IS NOT NULL), max(ts)"
-        " FROM pairs GROUP BY served_side"
+        " FROM pairs WHERE source = 'live' GROUP BY served_side"
     )
+    replayed = int(store.execute("SELECT count(*) FROM pairs WHERE source = 'replay'")[0][0])
     served = {str(side): int(n) for side, n, _, _ in rows}
     return {
         "total": sum(served.values()),
         "served": {"incumbent": served.get("incumbent", 0), "candidate": served.get("candidate", 0)},
         "both_answers": sum(int(both or 0) for _, _, both, _ in rows),
         "last_ts": max((float(ts) for *_, ts in rows if ts is not None), default=None),
+        "replayed": replayed,
     }
 
 
@@ -122,10 +85,17 @@ def format_status(report: dict[str, Any]) -> str:
     lines.append(
         f"pairs recorded: {pairs['total']} (served by incumbent {served['incumbent']}, "
         f"candidate {served['candidate']}; {pairs['both_answers']} with both answers)"
+        + (f"; {pairs['replayed']} replayed" if pairs.get("replayed") else "")
     )
     proxies = report["proxies"]
     lines.append(f"live proxies: {len(proxies)}" + ("" if proxies else " (none reported in the last 30s)"))
-    lines += [_proxy_line(name, info) for name, info in sorted(proxies.items())]
+    for name, info in sorted(proxies.items()):
+        lines.append(_proxy_line(name, info))
+        if info.get("passthrough_responses"):
+            lines.append(
+                f"    {info['passthrough_responses']} /v1/responses requests passed through to the incumbent "
+                "unsplit and unrecorded (only chat completions are split; see docs/adoption.md)"
+            )
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from core.store import RolloutEntry
 from evaluator.verdict import GateResult, Verdict, overall
 from policies.model import Policy, Stage
 
-Judge = Callable[[Stage, float], list[GateResult]]
+GateCheck = Callable[[Stage, float], list[GateResult]]
 
 
 class Action(enum.StrEnum):
@@ -202,7 +202,7 @@ def check_manual(
 class Controller:
     """One step of the automatic rollout: ask the judge about the current stage (if any), then decide."""
 
-    def __init__(self, policy: Policy, judge: Judge) -> None:
+    def __init__(self, policy: Policy, judge: GateCheck) -> None:
         self.policy = policy
         self.judge = judge
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from core.errors import AlveareError
 from core.mapping_reader import MappingReader, ReadRules, read_yaml
 from evaluator.metrics import METRICS as EVALUATOR_METRICS
 from evaluator.verdict import GateSpec
@@ -28,7 +29,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-class PolicyError(Exception):
+class PolicyError(AlveareError):
     """A policy problem; the message is one line: file, key, what is wrong and the fix."""
 
 

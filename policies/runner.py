@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.store import Store
-from policies.controller import Action, Controller, Decision, Judge, RolloutState, derive_state
+from policies.controller import Action, Controller, Decision, GateCheck, RolloutState, derive_state
 from policies.model import Policy, Stage
 
 if TYPE_CHECKING:
@@ -99,8 +99,10 @@ class Lease:
 
 
 def candidate_pairs(store: Store, since: float) -> int:
-    """Pairs recorded since ``since`` that have a candidate answer: the ones a gate can compare."""
-    rows = store.execute("SELECT count(*) FROM pairs WHERE ts >= ? AND candidate IS NOT NULL", (since,))
+    """Live pairs recorded since ``since`` that have a candidate answer: the ones a gate can compare."""
+    rows = store.execute(
+        "SELECT count(*) FROM pairs WHERE ts >= ? AND candidate IS NOT NULL AND source = 'live'", (since,)
+    )
     return int(rows[0][0])
 
 
@@ -109,7 +111,7 @@ def circuit_open(store: Store) -> bool:
     return any(status.get("circuit") == "open" for status in store.statuses().values())
 
 
-def store_judge(store: Store, policy: Policy, settings: SettingsLike | None = None) -> Judge:
+def store_gate_check(store: Store, policy: Policy, settings: SettingsLike | None = None) -> GateCheck:
     """The real judge: the evaluator's always-valid (sequential) gate statistics over the pairs recorded since
     the stage began. ``settings`` is the config's ``evaluation`` section (critical fields, judge)."""
 
@@ -131,7 +133,7 @@ class Runner:
         self,
         store: Store,
         policy: Policy,
-        judge: Judge,
+        judge: GateCheck,
         *,
         interval_s: float,
         owner: str | None = None,

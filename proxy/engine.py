@@ -14,17 +14,17 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from mitmproxy import master, options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 
-from core.config import Config
+from core.config import Settings
 from core.store import Store
 from proxy.addons.auth import Auth
 from proxy.addons.chain import Chain
 from proxy.addons.failover import Failover
+from proxy.addons.intercept import InterceptScope
 from proxy.addons.metrics import Metrics
 from proxy.addons.mirror import Mirror
 from proxy.addons.normalize import Normalize
@@ -32,6 +32,7 @@ from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
 from proxy.addons.verify import VerifyKey
+from proxy.intercept import mode_options
 from proxy.keys import KeyStore
 from proxy.recorder import Recorder
 from proxy.runtime import Runtime
@@ -67,7 +68,7 @@ class InFlight:
 
 
 class ProxyServer:
-    def __init__(self, config: Config, *, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Settings, *, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self.runtime = Runtime(config, environ)
         self.store = Store.open(config.store)
@@ -109,10 +110,12 @@ class ProxyServer:
         opts = options.Options()
         mitm = master.Master(opts)
         mitm.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig())
-        mitm.addons.add(Chain(self.default_addons(mitm)))
+        chain = Chain(self.default_addons(mitm))
+        intercept = self.config.mode == "intercept"
+        mitm.addons.add(InterceptScope(chain, self.config.intercept.hosts) if intercept else chain)
         host, port = self.config.listen_host_port()
         opts.update(
-            mode=[f"reverse:{_origin(self.config.incumbent.url)}@{host}:{port}"],
+            **mode_options(self.config, host, port),
             connection_strategy="lazy",
             stream_large_bodies="1m",
             body_size_limit=str(self.config.max_body_bytes * 4 + 1_048_576),  # a hard stop far above ours
@@ -229,13 +232,6 @@ class ProxyServer:
         log.info("proxy stopped; %d rows recorded", self.recorder.written)
 
 
-def _origin(url: str) -> str:
-    """``scheme://host:port`` of a base URL: mitmproxy's reverse mode takes no path (``upstream.retarget`` adds
-    the base URL's path to each request)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("admin: " + format, *args)
@@ -255,7 +251,7 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-async def serve(config: Config, *, ready: Callable[[ProxyServer], None] | None = None) -> None:
+async def serve(config: Settings, *, ready: Callable[[ProxyServer], None] | None = None) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully."""
     import signal
 

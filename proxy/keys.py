@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import AlveareError
 from core.store import Store
 
 KEY_PREFIX = "alv_live_"
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS store_secrets (
 _COLUMNS = "key_id, name, hint, rpm, tpm, created, revoked"
 
 
-class UnknownKey(LookupError):
+class UnknownKey(AlveareError, LookupError):
     """No key with that id."""
 
 
@@ -129,7 +130,7 @@ class KeyStore:
     def get(self, key_id: str) -> KeyRecord:
         rows = self.store.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
         if not rows:
-            raise UnknownKey(key_id)
+            raise UnknownKey(f"no key {key_id!r}; see `alveare-migrate keys list` for the ids")
         return _record(rows[0])
 
     def revoke(self, key_id: str) -> KeyRecord:

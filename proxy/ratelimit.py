@@ -20,7 +20,7 @@ WINDOW_S = 60.0
 
 
 class Limits(Protocol):
-    """Anything with per-minute ``rpm`` and ``tpm`` (``core.config.Limits``, ``proxy.keys.KeyRecord``)."""
+    """Anything with per-minute ``rpm`` and ``tpm`` (``core.config.LimitsSettings``, ``proxy.keys.KeyRecord``)."""
 
     @property
     def rpm(self) -> int: ...
@@ -30,7 +30,7 @@ class Limits(Protocol):
 
 
 @dataclass(frozen=True)
-class Decision:
+class Admission:
     """``headers`` are the six ``x-ratelimit-*`` headers to send either way; ``retry_after_s`` is 0 when
     allowed. ``reason`` names the exhausted limit (``requests``, ``tokens``, ``too_large``) when refused."""
 
@@ -74,7 +74,7 @@ class _KeyState:
 class RateLimiter:
     _keys: dict[str, _KeyState] = field(default_factory=dict)
 
-    def check(self, key_id: str, now: float, limits: Limits, tokens: int = 0) -> Decision:
+    def check(self, key_id: str, now: float, limits: Limits, tokens: int = 0) -> Admission:
         """Admit one request estimated at ``tokens`` tokens, or refuse it with how long to wait.
 
         A request larger than the whole token limit can never pass: it is refused as ``too_large`` (OpenAI
@@ -91,7 +91,7 @@ class RateLimiter:
             return _refuse(state, limits, reason, max(wait_requests, wait_tokens))
         state.requests.level -= 1
         state.tokens.level -= max(0, tokens)
-        return Decision(True, _headers(state, limits))
+        return Admission(True, _headers(state, limits))
 
     def record_tokens(self, key_id: str, now: float, tokens: int) -> None:
         """Charge ``tokens`` more to the key: actual usage minus what :meth:`check` charged (negative refunds)."""
@@ -114,8 +114,8 @@ class RateLimiter:
         return state
 
 
-def _refuse(state: _KeyState, limits: Limits, reason: str, wait: float) -> Decision:
-    return Decision(False, _headers(state, limits), retry_after_s=wait, reason=reason)
+def _refuse(state: _KeyState, limits: Limits, reason: str, wait: float) -> Admission:
+    return Admission(False, _headers(state, limits), retry_after_s=wait, reason=reason)
 
 
 def _headers(state: _KeyState, limits: Limits) -> dict[str, str]:

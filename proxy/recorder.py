@@ -17,7 +17,7 @@ from typing import Any
 
 from mitmproxy.net import encoding
 
-from core.config import Record
+from core.config import RecordSettings
 from core.pair import Answer, Pair
 from core.store import Store
 from proxy.redact import redact_pii
@@ -104,7 +104,7 @@ def _redacted(answer: Answer) -> Answer:
 
 
 class Recorder:
-    def __init__(self, store: Store, settings: Record, counts: Counter[str]) -> None:
+    def __init__(self, store: Store, settings: RecordSettings, counts: Counter[str]) -> None:
         self.store = store
         self.settings = settings
         self.counts = counts

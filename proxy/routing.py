@@ -10,6 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+RESPONSES_PATH = "/v1/responses"
+
+
+def is_responses_path(path: str) -> bool:
+    """``/v1/responses`` (and its sub-paths), also behind an incumbent URL's path prefix. It is passed through
+    unsplit; the proxy counts it so `status` can say how much traffic that is."""
+    clean = path.split("?", 1)[0].rstrip("/")
+    return clean.endswith(RESPONSES_PATH) or (RESPONSES_PATH + "/") in clean
+
 
 @dataclass(frozen=True)
 class Target:

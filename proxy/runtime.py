@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.config import Config
+from core.config import Settings
 from core.pair import Side
 from proxy.circuit import CircuitBreaker
 from proxy.routing import ModelMap, Target
@@ -101,7 +101,7 @@ def flow_info(flow: Any) -> FlowInfo:
 
 
 class Runtime:
-    def __init__(self, config: Config, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Settings, environ: dict[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         self.config = config
         self.instance = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -122,6 +122,7 @@ class Runtime:
             "requests": {"incumbent": c["requests.incumbent"], "candidate": c["requests.candidate"]},
             "pairs": {"incumbent": c["pairs.incumbent"], "candidate": c["pairs.candidate"]},
             "passthrough": c["requests.passthrough"],
+            "passthrough_responses": c["passthrough.responses"],
             "rate_limited": c["rate_limited"],
             "mirrored": c["mirrored"],
             "failovers": c["failovers"],

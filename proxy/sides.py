@@ -8,6 +8,7 @@ candidate had sent it: the client then sees an ordinary response, streamed if it
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
@@ -27,6 +28,23 @@ REQUEST_HOP_BY_HOP = frozenset(
 
 
 CLIENT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+
+
+def side_request(runtime: Runtime, info: FlowInfo, side: Side) -> tuple[str, dict[str, str], bytes]:
+    """URL path prefix, auth header and body for sending ``info``'s request to ``side`` (served or mirrored)."""
+    config = runtime.config
+    if side == "candidate":
+        assert info.target is not None
+        body = json.dumps({**info.body, "model": info.target.candidate_model}).encode()
+        key = runtime.candidate_key
+        return config.candidate.url, ({"authorization": f"Bearer {key}"} if key else {}), body
+    return config.incumbent.url, incumbent_auth(runtime, info), info.raw_body
+
+
+def incumbent_auth(runtime: Runtime, info: FlowInfo) -> dict[str, str]:
+    if info.key is not None:  # the app holds our key; the OpenAI key stays in the proxy
+        return {"authorization": f"Bearer {runtime.incumbent_key}"} if runtime.incumbent_key else {}
+    return {"authorization": info.client_auth} if info.client_auth else {}
 
 
 class SideClient:
@@ -59,8 +77,6 @@ class SideClient:
         The incumbent gets the app's own headers (``OpenAI-Organization``, ``OpenAI-Project``, ``user-agent``,
         idempotency keys, a gateway's headers ...), as at 0%; ``relay`` also keeps the app's
         ``accept-encoding`` and the answer's ``content-encoding``, since its bytes go to the app unchanged."""
-        from proxy.addons.upstream import side_request
-
         base_url, auth, body = side_request(self.runtime, info, side)
         headers = request_headers(side, info, auth, relay=relay)
         drop = HOP_BY_HOP - {"content-encoding"} if relay else HOP_BY_HOP

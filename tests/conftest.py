@@ -37,6 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20.0
 
 
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own empty folder, with no ``ALVEARE_*`` variable from the developer's shell: no
+    test reads or writes the repository's folder or its neighbours by accident, and none sees another's files."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("ALVEARE_")]:
+        monkeypatch.delenv(name)
+
+
 def sim_command(flavor: str, opts: dict[str, Any]) -> list[str]:
     """The command line that runs the sim CLI with ``opts`` as flags (``latency_ms=5`` -> ``--latency-ms 5``)."""
     command = [sys.executable, "-c", "from migrate_cli.main import cli; cli()", "sim", "--flavor", flavor]

@@ -82,3 +82,49 @@ def errors(name: str, instance: Any) -> list[str]:
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
         for e in validator(name).iter_errors(instance)
     ]
+
+
+# OpenAI's per-line supervised fine-tuning example for chat models (`FineTuneChatRequestInput`, documented in
+# the fine-tuning guide and in earlier releases of this spec), composed from the message and tool schemas this
+# spec still carries: messages of system / user / assistant (the fine-tuning assistant message, with `weight`)
+# / tool roles, at least one of them an assistant message; optional `tools` and `parallel_tool_calls`.
+FINE_TUNE_CHAT_EXAMPLE: dict[str, Any] = {
+    "type": "object",
+    "required": ["messages"],
+    "additionalProperties": False,
+    "properties": {
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/ChatCompletionRequestSystemMessage"},
+                    {"$ref": "#/components/schemas/ChatCompletionRequestUserMessage"},
+                    {"$ref": "#/components/schemas/FineTuneChatCompletionRequestAssistantMessage"},
+                    {"$ref": "#/components/schemas/ChatCompletionRequestToolMessage"},
+                ]
+            },
+            "contains": {"type": "object", "properties": {"role": {"const": "assistant"}}},
+        },
+        "tools": {"type": "array", "items": {"$ref": "#/components/schemas/ChatCompletionTool"}},
+        "parallel_tool_calls": {"type": "boolean"},
+    },
+}
+
+
+@functools.cache
+def fine_tune_validator() -> Draft202012Validator:
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **FINE_TUNE_CHAT_EXAMPLE,
+        "components": _components(),
+    }
+    return Draft202012Validator(schema)
+
+
+def fine_tune_errors(instance: Any) -> list[str]:
+    """Every way ``instance`` is not a valid line of an OpenAI chat fine-tuning file (empty: valid)."""
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in fine_tune_validator().iter_errors(instance)
+    ]

@@ -72,7 +72,7 @@ class ChoiceAnswer:
 
 
 @dataclass(frozen=True)
-class Answer:
+class SimAnswer:
     choices: tuple[ChoiceAnswer, ...]
     prompt_tokens: int
     completion_tokens: int
@@ -93,7 +93,7 @@ def answer(
     disagree: float = 0.0,
     item_id: str | None = None,
     force_disagree: bool | None = None,
-) -> Answer:
+) -> SimAnswer:
     """The answer to a validated chat-completions ``request`` (a dict with ``messages``)."""
     messages = _list(request, "messages")
     item = tasks.find(item_id=item_id, prompt=last_user_text(messages))
@@ -107,7 +107,7 @@ def answer(
     else:
         choices = tuple(_choice(request, i, random.Random(_choice_seed(digest, i))) for i in range(count))
     completion = sum(_completion_tokens(c) for c in choices)
-    return Answer(choices, prompt_tokens(request), completion, item, disagreed)
+    return SimAnswer(choices, prompt_tokens(request), completion, item, disagreed)
 
 
 def _list(request: dict[str, Any], key: str) -> list[Any]:

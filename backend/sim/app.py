@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backend.sim.answers import Answer, answer
+from backend.sim.answers import SimAnswer, answer
 from backend.sim.errors import (
     PARSE_ERROR,
     Problem,
@@ -91,8 +91,10 @@ class SimApp:
         self.limiter = RateLimiter(options.rpm, options.tpm, clock)
         self.rng = random.Random(options.seed)
         self.default_fault = options.fault_spec
+        self.requests_seen = 0  # every request handled: tests assert a side was (or was never) called
 
     def __call__(self, request: Request) -> Plan:
+        self.requests_seen += 1
         path = request.path.rstrip("/") or "/"
         if request.method == "GET" and path in ("/health", "/health_generate"):
             return Reply(200, (("content-type", JSON),) if self.flavor.name == "openai" else (), b"")
@@ -182,7 +184,7 @@ class SimApp:
         cut = len(payload) // 2 if fault is not None and fault.kind == "cut" else None
         return Reply(200, reply_headers, payload, latency / 1000, cut)
 
-    def _rate_limit(self, key: str, model: str, result: Answer) -> tuple[Reply | None, dict[str, str]]:
+    def _rate_limit(self, key: str, model: str, result: SimAnswer) -> tuple[Reply | None, dict[str, str]]:
         """OpenAI's per-key limit: a 429 when over it, and the ``x-ratelimit-*`` headers (openai flavor only)."""
         if self.flavor.name != "openai":
             return None, {}
@@ -197,7 +199,7 @@ class SimApp:
         self,
         request: Request,
         body: dict[str, Any],
-        result: Answer,
+        result: SimAnswer,
         meta: Meta,
         ratelimit: dict[str, str],
         fault: Fault | None,

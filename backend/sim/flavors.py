@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from backend.sim.answers import Answer
+from backend.sim.answers import SimAnswer
 from backend.sim.errors import (
     NO_KEY,
     Problem,
@@ -94,10 +94,10 @@ class OpenAIFlavor:
             self.fingerprints[model] = None if model == "gpt-4" else "fp_" + digest[:10]
         return Meta(completion_id(), int(time.time()), SNAPSHOTS.get(model, model), self.fingerprints[model])
 
-    def body(self, result: Answer, meta: Meta, request: dict[str, Any]) -> bytes:
+    def body(self, result: SimAnswer, meta: Meta, request: dict[str, Any]) -> bytes:
         return openai_body(result, meta, logprobs=bool(request.get("logprobs")))
 
-    def events(self, result: Answer, meta: Meta, shape: StreamShape) -> list[bytes]:
+    def events(self, result: SimAnswer, meta: Meta, shape: StreamShape) -> list[bytes]:
         return openai_events(result, meta, shape)
 
     def stream_error(self) -> bytes:
@@ -148,10 +148,10 @@ class SGLangFlavor:
     def meta(self, model: str) -> Meta:
         return Meta(uuid.uuid4().hex, int(time.time()), model)
 
-    def body(self, result: Answer, meta: Meta, request: dict[str, Any]) -> bytes:
+    def body(self, result: SimAnswer, meta: Meta, request: dict[str, Any]) -> bytes:
         return sglang_body(result, meta)
 
-    def events(self, result: Answer, meta: Meta, shape: StreamShape) -> list[bytes]:
+    def events(self, result: SimAnswer, meta: Meta, shape: StreamShape) -> list[bytes]:
         return sglang_events(result, meta, shape)
 
     def stream_error(self) -> bytes:

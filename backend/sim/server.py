@@ -76,9 +76,14 @@ def listening_line(options: SimOptions, port: int) -> str:
     return f"sim {options.flavor} listening on {base_url(options.host, port)}"
 
 
-async def serve(options: SimOptions, stop: asyncio.Event, ready: Callable[[int], None] | None = None) -> None:
+async def serve(
+    options: SimOptions,
+    stop: asyncio.Event,
+    ready: Callable[[int], None] | None = None,
+    app: SimApp | None = None,
+) -> None:
     """Runs the sim on the current loop until ``stop`` is set; ``ready(port)`` once it is listening."""
-    server = HttpServer(SimApp(options), refuse=options.fault_spec == Fault("refuse"))
+    server = HttpServer(app or SimApp(options), refuse=options.fault_spec == Fault("refuse"))
     port = await server.start(options.host, options.port)
     try:
         if ready is not None:
@@ -127,6 +132,7 @@ class SimServer:
 
     def __init__(self, options: SimOptions | None = None) -> None:
         self.options = options or SimOptions()
+        self.app = SimApp(self.options)  # ``app.requests_seen`` counts what reached it
         self.port = 0
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -165,7 +171,7 @@ class SimServer:
             self._ready.set()
 
         try:
-            loop.run_until_complete(serve(self.options, self._stop, ready))
+            loop.run_until_complete(serve(self.options, self._stop, ready, self.app))
         except BaseException as exc:  # reported by start()
             self._error = exc
             self._ready.set()

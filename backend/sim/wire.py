@@ -1,4 +1,4 @@
-"""The bytes the sim sends, per flavor, as pure functions of an :class:`~backend.sim.answers.Answer`.
+"""The bytes the sim sends, per flavor, as pure functions of an :class:`~backend.sim.answers.SimAnswer`.
 
 ``openai``: bodies and SSE chunks shaped as api.openai.com sends them today (see the recorded exchanges in
 ``tests/data/openai/fixtures``): pretty-printed ``chat.completion`` with ``refusal``/``annotations``,
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from backend.sim.answers import Answer, ChoiceAnswer, count_tokens
+from backend.sim.answers import ChoiceAnswer, SimAnswer, count_tokens
 
 DONE = b"data: [DONE]\n\n"
 # SGLang reports the EOS token it stopped on; Qwen's <|im_end|> is what a Qwen-based specialist shows.
@@ -122,7 +122,7 @@ def _logprobs(pieces: list[str]) -> dict[str, Any]:
 # --- openai --------------------------------------------------------------------------------------------------
 
 
-def openai_usage(answer: Answer) -> dict[str, Any]:
+def openai_usage(answer: SimAnswer) -> dict[str, Any]:
     return {
         "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens,
@@ -149,7 +149,7 @@ def _openai_message(choice: ChoiceAnswer) -> dict[str, Any]:
     return message
 
 
-def openai_body(answer: Answer, meta: Meta, *, logprobs: bool = False) -> bytes:
+def openai_body(answer: SimAnswer, meta: Meta, *, logprobs: bool = False) -> bytes:
     """A whole ``chat.completion``, pretty-printed as OpenAI sends it."""
     choices = [
         {
@@ -199,7 +199,7 @@ def _openai_deltas(
     yield {}, None, choice.finish_reason
 
 
-def openai_events(answer: Answer, meta: Meta, shape: StreamShape) -> list[bytes]:
+def openai_events(answer: SimAnswer, meta: Meta, shape: StreamShape) -> list[bytes]:
     """The SSE events of a streamed answer, ``data: [DONE]`` included; choices interleave when ``n > 1``."""
     head = {
         "id": meta.id,
@@ -260,7 +260,7 @@ def openai_model(model: str) -> bytes:
 # --- sglang --------------------------------------------------------------------------------------------------
 
 
-def sglang_usage(answer: Answer) -> dict[str, Any]:
+def sglang_usage(answer: SimAnswer) -> dict[str, Any]:
     return {
         "prompt_tokens": answer.prompt_tokens,
         "total_tokens": answer.prompt_tokens + answer.completion_tokens,
@@ -285,7 +285,7 @@ def _sglang_call(number: int, call_id: str | None, name: str | None, arguments: 
     }
 
 
-def sglang_body(answer: Answer, meta: Meta) -> bytes:
+def sglang_body(answer: SimAnswer, meta: Meta) -> bytes:
     choices = []
     for c in answer.choices:
         calls = [_sglang_call(n, t.id, t.name, t.arguments) for n, t in enumerate(c.tool_calls)] or None
@@ -325,7 +325,7 @@ def _sglang_deltas(choice: ChoiceAnswer, pieces: int) -> Iterator[tuple[dict[str
     yield delta(), choice.finish_reason, _matched_stop(choice)
 
 
-def sglang_events(answer: Answer, meta: Meta, shape: StreamShape) -> list[bytes]:
+def sglang_events(answer: SimAnswer, meta: Meta, shape: StreamShape) -> list[bytes]:
     head = {"id": meta.id, "object": "chat.completion.chunk", "created": meta.created, "model": meta.model}
     prefix = "data: " + _COMPACT.encode(head)[:-1] + ',"choices":['
     per_choice = [[(c.index, *d) for d in _sglang_deltas(c, shape.pieces)] for c in answer.choices]

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from migrate_cli.app import command
 
-@click.command()
+
+@command()
 @click.option(
     "--worse-candidate",
     "worse",
@@ -45,13 +47,10 @@ def demo(*, worse: bool, out_dir: Path, quick: bool, requests: int) -> None:
     it stopped undecided (too few --requests), 1 when the demo itself could not run.
     """
     from migrate_cli.demo.run import DemoOptions, run_demo
-    from migrate_cli.demo.servers import DemoError
 
     options = DemoOptions(out_dir=out_dir, worse=worse, quick=quick, requests=requests)
     try:
         code = run_demo(options, click.echo)
-    except DemoError as exc:
-        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         click.echo("interrupted: the demo's servers are stopped", err=True)
         raise click.exceptions.Exit(130) from None

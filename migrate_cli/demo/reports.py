@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.config import Config
+    from core.config import Settings
     from core.store import RolloutEntry, Store
     from policies.model import Policy
 
-REPORT_FORMATS = ("md", "json", "junit", "html")
 
-
-def write_reports(store: Store, policy: Policy, config: Config, out: Path) -> list[Path]:
+def write_reports(store: Store, policy: Policy, config: Settings, out: Path) -> list[Path]:
     """The parity reports over every recorded pair in ``out``, and one per stage in ``out/stage-N``."""
     from evaluator import build_report
     from evaluator import write_reports as write
+    from evaluator.formats import FORMATS
 
     gates = list(dict.fromkeys(g for stage in policy.stages for g in policy.gates_for(stage)))
 
@@ -33,7 +32,7 @@ def write_reports(store: Store, policy: Policy, config: Config, out: Path) -> li
             filters=filters,
             progress=False,
         )
-        return write(built, REPORT_FORMATS, where)
+        return write(built, FORMATS, where)
 
     paths = report(store.iter_pairs(), out, {})
     for percent, start, end in stage_windows(store.rollout_history()):

@@ -1,7 +1,7 @@
 """`alveare-migrate demo`, the whole loop on one machine: sims, proxy, SDK workload, automatic rollout, reports.
 
 The rollout is the real one: ``policies.runner.Runner`` with the evaluator's sequential gates
-(``store_judge``) under ``policies/demo.yaml`` (the default policy's gates with demo-sized stage minimums).
+(``store_gate_check``) under ``policies/demo.yaml`` (the default policy's gates with demo-sized stage minimums).
 The demo only watches it: the judge is wrapped to remember the latest gate results for the progress lines,
 and the runner's ``sleep`` prints progress and ends the run when the workload is spent or time is up.
 """
@@ -25,7 +25,7 @@ from migrate_cli.demo.servers import STORE_FILE, Child, DemoError, prepare_out_d
 from migrate_cli.demo.workload import TASK_MODELS, Tally, Workload
 
 if TYPE_CHECKING:
-    from core.config import Config
+    from core.config import Settings
     from core.store import Store
     from evaluator.verdict import GateResult
     from policies.model import Policy, Stage
@@ -239,15 +239,15 @@ def _rollout(
     options: DemoOptions,
     console: Console,
     store: Store,
-    config: Config,
+    config: Settings,
     policy: Policy,
     proxy: Child,
     children: list[Child],
 ) -> Ended:
     """Run the controller while the workload sends traffic through the proxy."""
-    from policies.runner import Runner, store_judge
+    from policies.runner import Runner, store_gate_check
 
-    watch = Watch(store_judge(store, policy, config.evaluation))
+    watch = Watch(store_gate_check(store, policy, config.evaluation))
     workload = Workload(
         proxy.url,
         clients=options.clients,

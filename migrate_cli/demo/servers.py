@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from core.errors import AlveareError
+
 READY_TIMEOUT_S = 30.0
 STOP_GRACE_S = 15.0
 CONFIG_MARKER = "# written by `alveare-migrate demo`"
@@ -32,8 +34,10 @@ STORE_FILES = (STORE_FILE, STORE_FILE + "-wal", STORE_FILE + "-shm")
 LOG_NAMES = ("incumbent", "candidate", "proxy")
 
 
-class DemoError(Exception):
+class DemoError(AlveareError):
     """The demo itself could not run (a server that did not start, an unusable --out); one line with the fix."""
+
+    exit_code = 1  # not the user's input: something here failed
 
 
 @dataclass

@@ -21,7 +21,7 @@ from mitmproxy.net import encoding
 from proxy import wire
 from proxy.addons.route import error_response, is_chat_path
 from proxy.keys import KeyStore
-from proxy.ratelimit import Decision, RateLimiter
+from proxy.ratelimit import Admission, RateLimiter
 from proxy.ratelimit import Limits as RateLimits
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime, flow_info
 
@@ -48,7 +48,7 @@ def invalid_key_response(token: str) -> http.Response:
     return error_response(401, wire.error_bytes(message, status=401))
 
 
-def rate_limited_response(decision: Decision, limits: RateLimits, name: str) -> http.Response:
+def rate_limited_response(decision: Admission, limits: RateLimits, name: str) -> http.Response:
     """OpenAI's 429: its message, ``retry-after`` (seconds) and ``retry-after-ms``, and the limit headers."""
     wait = wire.format_reset(decision.retry_after_s)
     if decision.reason == "too_large":

@@ -24,6 +24,7 @@ from typing import Any
 from mitmproxy import http
 from mitmproxy.proxy import server_hooks
 
+from proxy.mitm_internals import server_transport
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime, client_gave_up
 from proxy.sides import SideClient
 
@@ -49,6 +50,7 @@ class Failover:
     async def done(self) -> None:
         if self.responder is not None:
             self.responder.close()
+            await self.responder.wait_closed()
 
     def request(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo = flow.metadata[METADATA_KEY]
@@ -70,7 +72,7 @@ class Failover:
         flow.request.headers[FAILOVER_HEADER] = info.pair_id
 
     def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
-        io = _server_io(self.master, data.client.id, data.server)
+        io = server_transport(self.master, data.client.id, data.server)
         if io is not None and data.client.id in self.current:
             reader = FailoverReader(io, self, data.client.id, data.server.id)
             io.reader = self.readers[data.client.id] = reader
@@ -114,6 +116,8 @@ class Failover:
         except (OSError, TimeoutError):
             return False
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()  # the probe's socket closed now, not at some later loop turn
         return True
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -294,10 +298,3 @@ def _header(head: bytes, name: str) -> str | None:
         if key.strip().lower() == name.encode():
             return value.strip().decode("latin-1")
     return None
-
-
-def _server_io(master: Any, client_id: str, server: Any) -> Any:
-    """mitmproxy's reader/writer pair for a server connection (its ConnectionIO), or None."""
-    proxyserver = master.addons.get("proxyserver") if master is not None else None
-    handler = getattr(proxyserver, "connections", {}).get(client_id)
-    return getattr(handler, "transports", {}).get(server)

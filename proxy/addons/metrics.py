@@ -7,6 +7,7 @@ import time
 from mitmproxy import http
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from proxy.routing import is_responses_path
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -62,6 +63,8 @@ class Metrics:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
         side = info.side if info is not None and info.split else "passthrough"
         self.runtime.counts[f"requests.{side}"] += 1
+        if side == "passthrough" and is_responses_path(flow.request.path):
+            self.runtime.counts["passthrough.responses"] += 1
         self.requests.labels(side, status).inc()
         if info is not None and info.split:
             self.latency.labels(side).observe(time.perf_counter() - info.started)

@@ -6,13 +6,12 @@ The incumbent gets the request byte for byte, except for the key when the proxy 
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 from mitmproxy import http
 
-from core.pair import Side
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
+from proxy.sides import incumbent_auth, side_request
 
 UPSTREAM_HEADER = "x-alveare-upstream"
 
@@ -26,23 +25,6 @@ def retarget(flow: http.HTTPFlow, url: str) -> None:
     prefix = parts.path.rstrip("/")
     if prefix and not flow.request.path.startswith(prefix + "/"):
         flow.request.path = prefix + flow.request.path
-
-
-def side_request(runtime: Runtime, info: FlowInfo, side: Side) -> tuple[str, dict[str, str], bytes]:
-    """URL path prefix, auth header and body for sending ``info``'s request to ``side`` (served or mirrored)."""
-    config = runtime.config
-    if side == "candidate":
-        assert info.target is not None
-        body = json.dumps({**info.body, "model": info.target.candidate_model}).encode()
-        key = runtime.candidate_key
-        return config.candidate.url, ({"authorization": f"Bearer {key}"} if key else {}), body
-    return config.incumbent.url, incumbent_auth(runtime, info), info.raw_body
-
-
-def incumbent_auth(runtime: Runtime, info: FlowInfo) -> dict[str, str]:
-    if info.key is not None:  # the app holds our key; the OpenAI key stays in the proxy
-        return {"authorization": f"Bearer {runtime.incumbent_key}"} if runtime.incumbent_key else {}
-    return {"authorization": info.client_auth} if info.client_auth else {}
 
 
 class Upstream:

@@ -134,5 +134,5 @@ def test_check_command_reports_spec_errors_with_the_file(tmp_path: Path) -> None
     path = tmp_path / "backend.yaml"
     path.write_text("servers:\n  m: {model: org/m, port: 8000, gpus: 2}\n", encoding="utf-8")
     result = CliRunner().invoke(backend, ["check", "--file", str(path), "--no-parser"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{path}: servers.m.gpus: unknown key" in result.output

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from backend.spec import (
     BackendSpecError,
-    Target,
+    Endpoint,
     default_tool_call_parser,
     load_spec,
     parse_spec,
@@ -56,7 +56,7 @@ def test_example_file_loads_with_targets() -> None:
     spec = load_spec(EXAMPLE)
     assert [s.name for s in spec.servers] == ["qwen7b"]
     targets = specialist_targets(spec)
-    assert targets["classify"] == Target("http://127.0.0.1:30000", "qwen7b:classify", "SGLANG_API_KEY")
+    assert targets["classify"] == Endpoint("http://127.0.0.1:30000", "qwen7b:classify", "SGLANG_API_KEY")
     assert targets["chat"].model == "qwen7b"
     assert spec.server("qwen7b").tool_call_parser == "qwen25"
 
@@ -83,10 +83,10 @@ def test_parses_typed_values(raw: dict[str, Any], tmp_path: Path) -> None:
 def test_targets_name_served_colon_adapter_and_the_router(raw: dict[str, Any], tmp_path: Path) -> None:
     targets = specialist_targets(parse(raw, tmp_path))
     assert targets == {
-        "classify": Target("http://127.0.0.1:30000", "qwen7b:classify", "SGLANG_API_KEY"),
-        "summarise": Target("http://127.0.0.1:30000", "qwen7b:summarise", "SGLANG_API_KEY"),
+        "classify": Endpoint("http://127.0.0.1:30000", "qwen7b:classify", "SGLANG_API_KEY"),
+        "summarise": Endpoint("http://127.0.0.1:30000", "qwen7b:summarise", "SGLANG_API_KEY"),
         # replicas: the router takes the server's port, so the URL does not change when scaling out
-        "chat": Target("http://127.0.0.1:31000", "llama", "SGLANG_API_KEY"),
+        "chat": Endpoint("http://127.0.0.1:31000", "llama", "SGLANG_API_KEY"),
     }
 
 

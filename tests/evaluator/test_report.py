@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from core.config import CandidateCost, Price
+from core.config import CandidateCostSettings, PriceSettings
 from core.pair import Pair
 from core.store import Store
 from evaluator import DEFAULT_GATES, build_report, write_reports
@@ -46,8 +46,8 @@ def mixed_report(embedding_model: Any) -> Report:
     return build_report(
         _mixed(),
         DEFAULT_GATES,
-        pricing={"gpt-4o-mini": Price(0.15, 0.6)},
-        candidate_cost=CandidateCost(usd_per_gpu_hour=1.0),
+        pricing={"gpt-4o-mini": PriceSettings(0.15, 0.6)},
+        candidate_cost=CandidateCostSettings(usd_per_gpu_hour=1.0),
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from core.store import Store
 from evaluator.verdict import Verdict
 from policies import load_policy
-from policies.runner import store_judge
+from policies.runner import store_gate_check
 from tests.evaluator.factory import classify_pairs
 
 
@@ -15,7 +15,8 @@ def test_judge_skips_an_unreadable_row(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
     store.write_pairs(classify_pairs(agree=400, disagree=0))
     store.execute(
-        "INSERT INTO pairs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO pairs (pair_id, ts, key_hash, model, target_model, task, request, served_side, percent,"
+        " failover, incumbent, candidate, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             "broken",
             1.0,
@@ -33,6 +34,6 @@ def test_judge_skips_an_unreadable_row(tmp_path: Path) -> None:
         ),
     )
     policy = load_policy(None)
-    results = store_judge(store, policy)(policy.stages[0], 0.0)
+    results = store_gate_check(store, policy)(policy.stages[0], 0.0)
     agreement = next(r for r in results if r.gate.metric == "agreement")
     assert agreement.n == 400 and agreement.verdict is Verdict.PASS

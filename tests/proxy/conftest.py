@@ -14,7 +14,7 @@ from typing import Any
 import openai
 import pytest
 
-from core.config import Config, parse_config
+from core.config import Settings, parse_config
 from core.pair import Pair
 from core.store import Store
 from proxy.engine import ProxyServer
@@ -86,7 +86,7 @@ async def _shutdown(server: ProxyServer) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def make_config(tmp_path: Path, incumbent: str, candidate: str, **overrides: Any) -> Config:
+def make_config(tmp_path: Path, incumbent: str, candidate: str, **overrides: Any) -> Settings:
     raw: dict[str, Any] = {
         "listen": "127.0.0.1:0",
         "admin_listen": "127.0.0.1:0",
@@ -107,7 +107,7 @@ def make_config(tmp_path: Path, incumbent: str, candidate: str, **overrides: Any
     return parse_config(raw, source="test")
 
 
-def start_proxy(config: Config, environ: dict[str, str] | None = None) -> RunningProxy:
+def start_proxy(config: Settings, environ: dict[str, str] | None = None) -> RunningProxy:
     loop = asyncio.new_event_loop()
     server = ProxyServer(config, environ=environ or {})
     ready = threading.Event()

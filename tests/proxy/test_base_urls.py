@@ -51,7 +51,7 @@ def test_a_bad_base_url_is_one_line(tmp_path: Path, url: str) -> None:
     path.write_text("")
     result = CliRunner().invoke(cli, ["proxy", "--config", str(path), "--candidate-url", url])
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert result.exit_code == 2 and len(lines) == 1, result.output
     assert lines[0].startswith("Error: ") and "candidate.url" in lines[0] and "e.g. https://" in lines[0]
 
 

@@ -1,13 +1,10 @@
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 from hypothesis import given
@@ -23,35 +20,12 @@ from proxy.normalize import (
     normalize_stream_error,
     rewrite_model,
 )
-from tests.shared_paths import FIXTURES, OPENAPI
-
-_LOCAL_OPENAPI = Path(__file__).parents[1] / "fixtures" / "openai" / "openapi.yaml"
-
-
-def _allow_null(node: Any) -> Any:
-    """OpenAPI 3.0's ``nullable: true`` as JSON Schema's null type, everywhere in the document."""
-    if isinstance(node, list):
-        return [_allow_null(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _allow_null(v) for k, v in node.items() if k != "nullable"}
-    return {"anyOf": [out, {"type": "null"}]} if node.get("nullable") is True else out
-
-
-@functools.cache
-def _components() -> dict[str, Any]:
-    path = _LOCAL_OPENAPI if _LOCAL_OPENAPI.exists() else OPENAPI
-    document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    components: dict[str, Any] = _allow_null(document["components"])
-    # Recorded OpenAI answers carry "system_fingerprint": null (gpt-4-0613 in the otel recordings).
-    for name in ("CreateChatCompletionResponse", "CreateChatCompletionStreamResponse"):
-        components["schemas"][name]["properties"]["system_fingerprint"] = {"type": ["string", "null"]}
-    return components
+from tests.openapi_schema import validator
+from tests.shared_paths import FIXTURES
 
 
 def _validate(name: str, instance: Any) -> None:
-    schema = {"$ref": f"#/components/schemas/{name}", "components": _components()}
-    jsonschema.Draft202012Validator(schema).validate(instance)
+    validator(name).validate(instance)
 
 
 # --- errors ----------------------------------------------------------------------------------------------------
@@ -148,9 +122,7 @@ def test_unknown_model_names_the_requested_model_not_the_candidate() -> None:
 
 
 def test_recorded_openai_errors_pass_through_unchanged() -> None:
-    local = Path(__file__).parents[1] / "fixtures" / "openai"
-    fixtures = local if local.is_dir() else FIXTURES
-    cassette = yaml.safe_load((fixtures / "otel-openai-v2/test_chat_completion_404.yaml").read_text())
+    cassette = yaml.safe_load((FIXTURES / "otel-openai-v2/test_chat_completion_404.yaml").read_text())
     response = cassette["interactions"][0]["response"]
     body = response["body"]["string"].encode()
     status, got = normalize_error(response["status"]["code"], body)

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from core.config import Record
+from core.config import RecordSettings
 from core.store import Store
 from proxy.recorder import Recorder
 from proxy.routing import Target
@@ -29,7 +29,7 @@ def test_overflow_drops_and_counts_without_blocking_then_close_flushes(tmp_path:
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: the recorder's batch waits
     counts: Counter[str] = Counter()
-    recorder = Recorder(store, Record(queue_size=5, batch_size=2, flush_interval_s=0.01), counts)
+    recorder = Recorder(store, RecordSettings(queue_size=5, batch_size=2, flush_interval_s=0.01), counts)
     started = time.monotonic()
     accepted = sum(recorder.submit(finished_flow(n)) for n in range(50))
     assert time.monotonic() - started < 0.5  # submitting never waited for the store

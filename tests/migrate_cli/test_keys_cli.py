@@ -60,10 +60,10 @@ def test_revoke(store_url: str) -> None:
 
 def test_user_errors_say_how_to_fix(store_url: str) -> None:
     code, _, err = run("keys", "revoke", "--store", store_url, "key_nope")
-    assert code == 1 and "no key 'key_nope'; see `alveare-migrate keys list`" in err
+    assert code == 2 and "no key 'key_nope'; see `alveare-migrate keys list`" in err
     code, _, err = run("keys", "create", "--store", store_url, "--name", "app", "--rpm", "0")
-    assert code == 1 and "at least 1" in err
+    assert code == 2 and "at least 1" in err
     code, _, err = run("keys", "list", "--store", "postgres://x")
-    assert code == 1 and "use sqlite:///PATH" in err
+    assert code == 2 and "use sqlite:///PATH" in err
     _, out, _ = run("keys", "list", "--store", store_url)
     assert "no keys" in out

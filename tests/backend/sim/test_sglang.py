@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
-from tests.backend.test_fixture_replay import sse_events
-from tests.backend.test_sim_server import HELLO, WEATHER_TOOL, post
+from tests.backend.sim.test_fixture_replay import sse_events
+from tests.backend.sim.test_server import HELLO, WEATHER_TOOL, post
 
 SimFactory = Callable[..., str]
 QWEN: dict[str, Any] = {**HELLO, "model": "qwen:classify"}

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.sim.answers import Answer, ChoiceAnswer, ToolCall
+from backend.sim.answers import ChoiceAnswer, SimAnswer, ToolCall
 from backend.sim.wire import (
     DONE,
     Meta,
@@ -31,8 +31,8 @@ JSON_VALUES = st.recursive(
     max_leaves=20,
 )
 META = Meta("chatcmpl-test", 1700000000, "gpt-4o-mini-2024-07-18", "fp_0123456789")
-TEXT = Answer((ChoiceAnswer(0, "Hello there, friend."),), prompt_tokens=12, completion_tokens=5)
-TOOLS = Answer(
+TEXT = SimAnswer((ChoiceAnswer(0, "Hello there, friend."),), prompt_tokens=12, completion_tokens=5)
+TOOLS = SimAnswer(
     (
         ChoiceAnswer(
             0, None, (ToolCall("call_a", "f", '{"x": 1}'), ToolCall("call_b", "g", "{}")), "tool_calls"
@@ -109,7 +109,7 @@ def test_openai_body_and_logprobs() -> None:
 
 
 def test_interleaved_choices() -> None:
-    two = Answer((ChoiceAnswer(0, "a b"), ChoiceAnswer(1, "c d")), 1, 2)
+    two = SimAnswer((ChoiceAnswer(0, "a b"), ChoiceAnswer(1, "c d")), 1, 2)
     indexes = [c["choices"][0]["index"] for c in parse(openai_events(two, META, StreamShape()))]
     assert indexes == [0, 1, 0, 1, 0, 1, 0, 1]
 

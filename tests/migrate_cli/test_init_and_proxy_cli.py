@@ -27,9 +27,9 @@ def test_init_writes_a_config_the_proxy_accepts(tmp_path: Path) -> None:
         ("mirorr: 0.1\n", [], "mirorr: unknown key"),
         ("incumbent: {url: api.openai.com}\n", [], "incumbent.url: 'api.openai.com' is not an http(s) URL"),
         ("", ["--store", "mysql://x"], "store URL 'mysql://x' is not supported"),
-        ("", ["--mirror", "150%"], "--mirror: rate '150%' is out of range"),
+        ("", ["--mirror", "150%"], "--mirror: mirror.rate: rate '150%' is out of range"),
         ("listen: [127.0.0.1\nmirror: {\n", [], "not valid YAML ("),
-        ("", ["--models", "gpt-4o-mini"], "--models: 'gpt-4o-mini' is not NAME=VALUE"),
+        ("", ["--models", "gpt-4o-mini"], "--models: models: 'gpt-4o-mini' is not NAME=VALUE"),
     ],
 )
 def test_proxy_config_errors_are_one_line(
@@ -38,6 +38,6 @@ def test_proxy_config_errors_are_one_line(
     path = tmp_path / "alveare.yaml"
     path.write_text(yaml_text)
     result = CliRunner().invoke(cli, ["proxy", "--config", str(path), *flags])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input the user can fix
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], result.output

@@ -168,7 +168,9 @@ def test_savings_shows_every_input_and_the_projection(store: Store, tmp_path: Pa
     assert everything["requests_per_month"] == pytest.approx(4 / 3600 * 730 * 3600)
     assert everything["monthly_saving_usd"] == pytest.approx(2920 * 0.00045 - 1.0)
     assert (migrated["requests"], migrated["estimated_requests"]) == (2, 2)
-    assert migrated["incumbent_monthly_usd"] == pytest.approx(2 / 2400 * 730 * 3600 * 0.00045)
+    # the candidate's two requests span 2400 s: under an hour is never projected to a month
+    assert migrated["requests_per_month"] is None and migrated["incumbent_monthly_usd"] is None
+    assert report["capacity"]["tasks"][-1]["tokens"] == 4 * 1500
 
     text = CliRunner().invoke(cli, ["savings", "-c", str(config)]).stdout
     assert "gpt-4o-mini: input 0.15, output 0.6" in text
@@ -177,7 +179,28 @@ def test_savings_shows_every_input_and_the_projection(store: Store, tmp_path: Pa
         "2 requests over 2400 s; 2 priced (2 from the candidate's token counts): 2000 prompt + 1000" in text
     )
     assert "per month: 2920 requests x $0.00045 = $1.31 on the incumbent" in text
-    assert "saving $0.31" in text and "extra cost $0.01" in text
+    assert "saving $0.31" in text
+    assert "no monthly projection: 2400 s recorded, under an hour says nothing about a month" in text
+    assert "GPUs at the peak: 1" in text
+
+
+def test_savings_what_if_prints_the_seed_tiers(tmp_path: Path) -> None:
+    config = tmp_path / "alveare.yaml"
+    config.write_text(
+        "pricing: {gpt-3.5-turbo: {input: 2.0, output: 2.0}}\ncandidate_cost: {usd_per_gpu_hour: 2.5}\n"
+    )
+    args = ["savings", "-c", str(config), "--what-if", "--requests-per-month", "10K,100K,500K,2M"]
+    result = CliRunner().invoke(cli, [*args, "--tokens-in", "250", "--tokens-out", "250"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.stdout.splitlines()[3:]]
+    assert rows == [
+        ["10,000", "$10.00", "1.90", "5.71", "1", "$1,825.00", "-$1,815.00"],
+        ["100,000", "$100.00", "19.03", "57.08", "1", "$1,825.00", "-$1,725.00"],
+        ["500,000", "$500.00", "95.13", "285.39", "1", "$1,825.00", "-$1,325.00"],
+        ["2,000,000", "$2,000.00", "380.52", "1,141.55", "1", "$1,825.00", "$175.00"],
+    ]
+    missing = CliRunner().invoke(cli, ["savings", "-c", str(config), "--what-if", "--tokens-in", "250"])
+    assert missing.exit_code == 2 and "--what-if needs --requests-per-month" in missing.stderr
 
 
 def test_savings_without_pricing_says_how_to_add_it(store: Store) -> None:
@@ -190,3 +213,12 @@ def test_savings_without_pricing_says_how_to_add_it(store: Store) -> None:
     assert "no recorded requests" in result.stdout
     bad = CliRunner().invoke(cli, ["savings", "--store", url(store), "--since", "last week"])
     assert bad.exit_code == 2 and "neither a duration" in bad.stderr
+
+
+def test_status_says_responses_traffic_passes_through(store: Store) -> None:
+    store.put_status("proxy-a", {**PROXY_STATUS, "passthrough_responses": 3})
+    result = CliRunner().invoke(cli, ["status", "--store", url(store)])
+    assert result.stdout.splitlines()[4] == (
+        "    3 /v1/responses requests passed through to the incumbent unsplit and unrecorded (only chat "
+        "completions are split; see docs/adoption.md)"
+    )

@@ -74,7 +74,7 @@ def test_usage_errors(config: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("stages: [{percent: 10, colour: red}]\n")
     result = rollout(config, "--percent", "5", "--policy", str(bad))
-    assert result.exit_code == 1 and f"{bad}: stages[0].colour: unknown key" in result.stderr
+    assert result.exit_code == 2 and f"{bad}: stages[0].colour: unknown key" in result.stderr
 
 
 def test_auto_starts_the_first_stage_and_stops_when_told(store: Store, config: Path) -> None:

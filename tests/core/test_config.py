@@ -4,11 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ConfigError, load_config, parse_config, parse_rate
+from core.config import ConfigError, iter_keys, load_config, parse_config, parse_rate
+from migrate_cli.config_reference import reference_md, starter_yaml
 
 
-def test_starter_config_parses() -> None:
-    config = load_config(Path("migrate_cli/starter.yaml"), environ={})
+def test_starter_config_parses(tmp_path: Path) -> None:
+    path = tmp_path / "alveare.yaml"
+    path.write_text(starter_yaml())
+    config = load_config(path, environ={})
     assert config.mirror.rate == 0.1
     assert config.models["gpt-4o-mini"] == "classify"
     assert config.pricing["gpt-4o-mini"].output_per_1m == 0.60
@@ -80,3 +83,42 @@ def test_policy_path_is_read_from_the_config_files_folder(tmp_path: Path) -> Non
     assert load_config(None, environ={}).policy_path() is None
     absolute = load_config(None, {"policy": "/etc/p.yaml"}, environ={})
     assert absolute.policy_path() == Path("/etc/p.yaml")
+
+
+def test_every_key_is_declared_once_with_help_and_an_env_variable() -> None:
+    keys = list(iter_keys())
+    names = [key.name for key in keys]
+    assert len(names) == len(set(names))
+    assert {"pricing", "candidate_cost.usd_per_gpu_hour", "evaluation.critical_fields"} <= set(names)
+    for key in keys:
+        assert key.help.endswith("."), key.name
+        assert key.env == "ALVEARE_" + key.name.replace(".", "_").upper()
+
+
+def test_config_reference_is_up_to_date() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    assert doc.read_text(encoding="utf-8") == reference_md(), (
+        "docs/config.md is stale: run `python -m migrate_cli.config_reference > docs/config.md`"
+    )
+
+
+def test_starter_file_names_every_key() -> None:
+    text = starter_yaml()
+    for key in iter_keys():
+        assert f"{key.attribute}:" in text, key.name
+
+
+def test_maps_and_sections_have_env_variables_too() -> None:
+    env = {
+        "ALVEARE_PRICING": "gpt-4o-mini=0.15/0.60",
+        "ALVEARE_CANDIDATE_COST_USD_PER_GPU_HOUR": "2.5",
+        "ALVEARE_EVALUATION_CRITICAL_FIELDS": "extract=order_id|amount",
+        "ALVEARE_EVALUATION_JUDGE": "url=http://127.0.0.1:9/v1,model=judge",
+    }
+    config = load_config(None, environ=env)
+    assert config.pricing["gpt-4o-mini"].output_per_1m == 0.60
+    assert config.candidate_cost.usd_per_gpu_hour == 2.5
+    assert config.evaluation.critical_fields == {"extract": ("order_id", "amount")}
+    assert config.evaluation.judge is not None and config.evaluation.judge.model == "judge"
+    with pytest.raises(ConfigError, match=r"\$ALVEARE_PRICING: pricing: .* is not INPUT/OUTPUT"):
+        load_config(None, environ={"ALVEARE_PRICING": "gpt-4o-mini=0.15"})

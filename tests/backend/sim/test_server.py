@@ -16,7 +16,7 @@ import jsonschema
 import openai
 import pytest
 
-from tests.backend.test_fixture_replay import sse_events
+from tests.backend.sim.test_fixture_replay import sse_events
 from tests.conftest import ROOT, sim_command, wait_listening
 from tests.openapi_schema import errors as schema_errors
 

@@ -1,0 +1,51 @@
+"""Record: what the client received kept and queued as a pair. Driven with mitmproxy's taddons/tflow."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from mitmproxy.test import tutils
+
+from core.store import Store
+from proxy.addons.record import Record, Tap
+from proxy.recorder import Recorder, leg_answer
+from proxy.runtime import Leg, Runtime
+from tests.proxy.addons.flows import chat_flow, drive, routed
+
+
+def test_tap_keeps_what_the_client_received_and_the_recorder_reassembles_it(tmp_path: Path) -> None:
+    leg = Leg(side="incumbent", status=200, stream=True, started=0.0)
+    tap = Tap(leg, None)
+    payload = (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+        b'[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    )
+    assert tap(payload) == payload
+    answer = leg_answer(leg)
+    assert answer.ok and answer.content == "Hello" and answer.error is None
+
+
+def test_record_queues_a_finished_pair(runtime: Runtime) -> None:
+    runtime.percent = 100
+    flow = chat_flow()
+    routed(runtime, flow)
+    store = Store.open(runtime.config.store)
+    recorder = Recorder(store, runtime.config.record, runtime.counts)
+    record = Record(runtime, recorder)
+    flow.response = tutils.tresp(
+        content=b'{"choices":[{"index":0,"message":{"role":"assistant","content":"ok"}}]}'
+    )
+    drive(record, lambda: record.responseheaders(flow), lambda: record.response(flow))
+    recorder.close()
+    (pair,) = list(store.iter_pairs())
+    assert pair.served_side == "candidate" and pair.candidate is not None and pair.candidate.content == "ok"
+    assert pair.incumbent is None and pair.percent == 100
+
+
+def test_recorder_decodes_compressed_answers() -> None:
+    body = b'{"choices":[{"index":0,"message":{"role":"assistant","content":"zipped"}}]}'
+    leg = Leg(side="incumbent", status=200, chunks=[gzip.compress(body)], encoding="gzip", started=0.0)
+    assert leg_answer(leg).content == "zipped"
+    broken = Leg(side="incumbent", status=200, chunks=[b"not gzip"], encoding="gzip", started=0.0)
+    assert leg_answer(broken).error == "cannot decode a gzip body"
