@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import ConfigError
 from core.mapping_reader import MappingReader, ReadRules, read_yaml
@@ -366,6 +367,12 @@ class Settings:
     rollout_poll_s: float = setting(
         1.0, "Seconds between reads of the rollout percent from the store.", read="number", minimum=0.05
     )
+    key_check_ttl_s: float = setting(
+        300.0,
+        "Pass-through auth (no alv_live_ keys): seconds an app key's verdict from the incumbent is kept.",
+        read="number",
+        minimum=1.0,
+    )
     policy: str | None = setting(
         None,
         "Rollout policy file (relative to this file); the shipped default when unset.",
@@ -466,9 +473,27 @@ def env_name(key: str) -> str:
 
 def _read_url(reader: MappingReader, name: str, default: Any, _: Any) -> str:
     url: str = reader.text(name, default)
-    if not url.startswith(("http://", "https://")):
-        reader.fail(f"{reader.where(name)}: {url!r} is not an http(s) URL; write e.g. http://127.0.0.1:30000")
-    return url.rstrip("/")
+    try:
+        return parse_base_url(url)
+    except ValueError as exc:
+        reader.fail(f"{reader.where(name)}: {url!r} {exc}")
+
+
+def parse_base_url(text: str) -> str:
+    """An upstream's base URL as SDKs and ``.env`` files write it (``https://api.openai.com/v1``) or without
+    ``/v1``, as ``scheme://host[:port][/prefix]`` with no trailing ``/v1``: the proxy appends ``/v1/...`` itself."""
+    example = "write e.g. https://api.openai.com/v1 or http://127.0.0.1:30000"
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"is not a valid URL; {example}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"is not an http(s) URL; {example}")
+    if not parts.hostname or port == 0 or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"is not a base URL (scheme://host[:port][/path]); {example}")
+    path = parts.path.rstrip("/").removesuffix("/v1").rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def _read_rate(reader: MappingReader, name: str, default: Any, _: Any) -> float:
