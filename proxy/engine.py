@@ -32,6 +32,7 @@ from proxy.addons.normalize import Normalize
 from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
+from proxy.addons.verify import VerifyKey
 from proxy.intercept import mode_options
 from proxy.keys import KeyStore
 from proxy.recorder import Recorder
@@ -40,6 +41,10 @@ from proxy.sides import SideClient
 
 log = logging.getLogger(__name__)
 STATUS_INTERVAL_S = 1.0
+NO_MODEL_MAPPED = (
+    "no model is mapped: nothing will be split, every request goes to the incumbent; "
+    "add `models:` and `specialists:` to alveare.yaml (or --models/--specialists)"
+)
 
 
 class InFlight:
@@ -95,17 +100,19 @@ class ProxyServer:
         self._admin: WSGIServer | None = None
 
     def default_addons(self, mitm: master.Master) -> list[object]:
-        """Our addons, in data-path order: front -> auth -> route -> upstream -> failover -> normalize -> mirror
-        -> record -> metrics."""
+        """Our addons, in data-path order: front -> auth -> route -> verify key -> upstream -> failover ->
+        normalize -> mirror -> record -> metrics."""
         runtime = self.runtime
         self.sides = SideClient(runtime)
         record = Record(runtime, self.recorder)
         self.mirror = Mirror(runtime, self.sides, record)
+        keys = KeyStore(self.store)
         return [
             self.inflight,
             Front(),
-            Auth(runtime, KeyStore(self.store)),
+            Auth(runtime, keys),
             Route(runtime),
+            VerifyKey(runtime, keys, self.sides),
             Upstream(runtime),
             Failover(runtime, self.sides, mitm),
             Normalize(runtime),
@@ -139,6 +146,8 @@ class ProxyServer:
             asyncio.get_running_loop().create_task(self._heartbeat()),
         ]
         log.info("proxy listening on %s, %s%% to the candidate", self.listen_url, self.runtime.percent)
+        if not self.config.models and not self.config.specialists:
+            log.warning(NO_MODEL_MAPPED)
 
     async def _wait_listening(self) -> None:
         for _ in range(500):

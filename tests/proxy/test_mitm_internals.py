@@ -41,13 +41,12 @@ def test_the_proxyserver_keeps_its_handlers_by_client_id() -> None:
 
 
 def test_server_transport_finds_the_io_under_a_real_master() -> None:
-    async def check() -> None:  # inside a loop: outside one, taddons makes an event loop it never closes
-        proxyserver = Proxyserver()
-        with taddons.context(proxyserver) as tctx:
+    async def look() -> None:  # a master belongs to a running loop, as in the proxy
+        with taddons.context(Proxyserver()) as tctx:
             assert server_transport(tctx.master, "client-1", object()) is None  # no such connection
             assert server_transport(None, "client-1", object()) is None
 
-    asyncio.run(check())
+    asyncio.run(look())
 
 
 def test_mitmproxy_makes_its_error_pages_in_one_replaceable_function() -> None:

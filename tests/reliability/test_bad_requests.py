@@ -66,10 +66,12 @@ def test_bodies_over_the_limit_get_413_never_a_forward(
     proxy_factory: Any, counting_listener: CountingListener
 ) -> None:
     proxy = proxy_factory(counting_listener.url, counting_listener.url, percent=50, max_body_bytes=1_500_000)
+    _, key = KeyStore(proxy.store).create("app", rpm=100, tpm=100_000_000)  # no key check upstream either
     body = chat_body(BIG)
-    assert_openai_error(raw_exchange(proxy.url, http_request("POST", CHAT, body)), 413)
+    auth = {"authorization": f"Bearer {key}"}
+    assert_openai_error(raw_exchange(proxy.url, http_request("POST", CHAT, body, auth)), 413)
     chunked = b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body)
-    headers = {"transfer-encoding": "chunked"}
+    headers = {"transfer-encoding": "chunked", **auth}
     request = http_request("POST", CHAT, headers=headers).replace(b"content-length: 0\r\n", b"") + chunked
     assert_openai_error(raw_exchange(proxy.url, request), 413)
     assert counting_listener.accepted == 0
@@ -131,9 +133,11 @@ def test_an_exception_in_a_hook_fails_closed(
     proxy_factory: Any, counting_listener: CountingListener, hook: str
 ) -> None:
     proxy = proxy_factory(counting_listener.url, counting_listener.url, percent=50)
+    _, key = KeyStore(proxy.store).create("app", rpm=100, tpm=100_000)  # no key check upstream either
     chain = next(a for a in proxy.server.master.addons.chain if type(a).__name__ == "Chain")
     chain.hooks[hook].insert(1, Exploding(hook).explode)
-    body = assert_openai_error(raw_exchange(proxy.url, http_request("POST", CHAT, chat_body())), 500)
+    request = http_request("POST", CHAT, chat_body(), {"authorization": f"Bearer {key}"})
+    body = assert_openai_error(raw_exchange(proxy.url, request), 500)
     assert body["error"]["type"] == "server_error"
     assert counting_listener.accepted == 0
     assert proxy.server.runtime.counts["hook_errors"] == 1
