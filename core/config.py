@@ -19,7 +19,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.mapping_reader import MappingReader, ReadRules, read_yaml
-from core.store import StoreError, parse_store_url
+from core.store_engine import StoreError, parse_store_url
 
 ENV_PREFIX = "ALVEARE_"
 
@@ -312,7 +312,7 @@ class Settings:
     )
     store: str = setting(
         "sqlite:///alveare.sqlite",
-        "Where pairs, keys and the rollout live: sqlite:///PATH.",
+        "Where pairs, keys and the rollout live: sqlite:///PATH or postgresql://USER@HOST:PORT/DB.",
         read="text",
         flag="--store",
     )

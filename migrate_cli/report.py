@@ -184,8 +184,8 @@ def _store(config: Settings) -> Any:
     """Opened read-only in spirit: a missing file is an error here, never a new empty store."""
     from core.store import Store, parse_store_url
 
-    path = parse_store_url(config.store)
-    if not path.is_file():
+    path = parse_store_url(config.store).sqlite_path
+    if path is not None and not path.is_file():
         raise ReportError(
             f"store {path} does not exist: check --store/--config, or record pairs with the proxy first"
         )
