@@ -243,6 +243,16 @@ class LimitsSettings:
         10_000, "Requests per minute per key (x-ratelimit-* headers, 429 beyond).", read="whole", minimum=1
     )
     tpm: int = setting(2_000_000, "Tokens per minute per key.", read="whole", minimum=1)
+    store: str | None = setting(
+        None,
+        "redis://HOST:PORT/DB: share every key's limits across replicas; unset: each replica limits alone.",
+        read="text_or_none",
+        flag="--limits-store",
+        example=None,
+    )
+    redis_prefix: str = setting(
+        "alveare", "Prefix of the Redis keys the shared limits use (one per deployment).", read="text"
+    )
 
 
 @dataclass(frozen=True)
@@ -621,6 +631,11 @@ def _check_cross_fields(settings: Settings) -> None:
         raise ConfigError(f"{settings.source}: store: {exc}") from None
     settings.listen_host_port()
     settings.admin_host_port()
+    limits_store = settings.limits.store
+    if limits_store is not None and not limits_store.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"{settings.source}: limits.store: {limits_store!r} is not a Redis URL; write redis://HOST:PORT/DB"
+        )
     for client_model, target in settings.models.items():
         if ":" in target.split(":", 1)[0] or target.startswith(":"):
             raise ConfigError(

@@ -251,7 +251,7 @@ def pair_row(p: Pair) -> dict[str, Any]:
     }
 
 
-def pair_from_row(row: Mapping[str, Any]) -> Pair:
+def pair_from_row(row: Mapping[Any, Any]) -> Pair:
     return Pair(
         pair_id=row["pair_id"],
         ts=row["ts"],
@@ -270,7 +270,7 @@ def pair_from_row(row: Mapping[str, Any]) -> Pair:
     )
 
 
-def _rollout_entry(row: Mapping[str, Any]) -> RolloutEntry:
+def _rollout_entry(row: Mapping[Any, Any]) -> RolloutEntry:
     evidence = json.loads(row["evidence"]) if row["evidence"] else None
     return RolloutEntry(
         int(row["id"]), row["ts"], row["percent"], row["actor"], row["reason"], bool(row["forced"]), evidence

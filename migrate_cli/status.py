@@ -99,8 +99,11 @@ def format_status(report: dict[str, Any]) -> str:
 def _proxy_line(name: str, info: dict[str, Any]) -> str:
     requests = info.get("requests", {})
     pairs = info.get("pairs", {})
+    seen = max(0.0, time.time() - float(info.get("ts", 0.0)))
     return (
-        f"  {name} ({info.get('listen', '?')}): at {info.get('percent', 0):g}%, "
+        f"  {name} on {info.get('host') or '?'} v{info.get('version') or '?'} ({info.get('listen', '?')}), "
+        f"last seen {seen:.0f}s ago, {info.get('served', 0)} requests served, limits {info.get('limits', 'local')}: "
+        f"at {info.get('percent', 0):g}%, "
         f"requests incumbent {requests.get('incumbent', 0)} / candidate {requests.get('candidate', 0)}, "
         f"pairs incumbent {pairs.get('incumbent', 0)} / candidate {pairs.get('candidate', 0)}, "
         f"mirrored {info.get('mirrored', 0)}, failovers {info.get('failovers', 0)}, "

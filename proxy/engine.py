@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,6 +22,7 @@ from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 
 from core.config import Settings
 from core.store import Store
+from core.version import package_version
 from proxy.addons.auth import Auth
 from proxy.addons.chain import Chain
 from proxy.addons.failover import Failover
@@ -33,12 +35,15 @@ from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
 from proxy.intercept import mode_options
 from proxy.keys import KeyStore
+from proxy.limits_redis import SharedLimiter
 from proxy.recorder import Recorder
 from proxy.runtime import Runtime
 from proxy.sides import SideClient
 
 log = logging.getLogger(__name__)
 STATUS_INTERVAL_S = 1.0
+HOST = socket.gethostname()
+VERSION = package_version()
 
 
 class InFlight:
@@ -68,6 +73,8 @@ class ProxyServer:
         self.runtime = Runtime(config, environ)
         self.store = Store.open(config.store)
         self.recorder = Recorder(self.store, config.record, self.runtime.counts)
+        self.keys = KeyStore(self.store)
+        self.limiter = shared_limiter(config, self.runtime)
         from prometheus_client import CollectorRegistry
 
         self.registry = CollectorRegistry()
@@ -88,7 +95,7 @@ class ProxyServer:
         self.mirror = Mirror(runtime, self.sides, record)
         return [
             self.inflight,
-            Auth(runtime, KeyStore(self.store)),
+            Auth(runtime, self.keys, self.limiter),
             Route(runtime),
             Upstream(runtime),
             Failover(runtime, self.sides, mitm),
@@ -100,6 +107,9 @@ class ProxyServer:
 
     async def start(self) -> None:
         self.runtime.percent = await asyncio.to_thread(self.store.current_percent)
+        await asyncio.to_thread(self.keys.refresh)
+        if self.limiter is not None:
+            self.limiter.start(asyncio.get_running_loop())
         opts = options.Options()
         mitm = master.Master(opts)
         mitm.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig())
@@ -121,6 +131,7 @@ class ProxyServer:
         self._loops = [
             asyncio.get_running_loop().create_task(self._poll_rollout()),
             asyncio.get_running_loop().create_task(self._heartbeat()),
+            asyncio.get_running_loop().create_task(self._poll_keys()),
         ]
         log.info("proxy listening on %s, %s%% to the candidate", self.listen_url, self.runtime.percent)
 
@@ -183,12 +194,28 @@ class ProxyServer:
                 log.warning("rollout: %s%% -> %s%% to the candidate", self.runtime.percent, percent)
                 self.runtime.percent = percent
 
+    async def _poll_keys(self) -> None:
+        """Keys and revocations made on any host reach this replica within ``rollout_poll_s``."""
+        while True:
+            await asyncio.sleep(self.config.rollout_poll_s)
+            try:
+                await asyncio.to_thread(self.keys.refresh)
+            except Exception:
+                log.exception("cannot read the keys; keeping the last known ones")
+
     async def _heartbeat(self) -> None:
         while True:
             self.runtime.counts["record_queue"] = self.recorder.depth()
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.store.put_status, self.runtime.instance, self.runtime.status())
+                await asyncio.to_thread(self._put_status)
             await asyncio.sleep(STATUS_INTERVAL_S)
+
+    def _put_status(self) -> None:
+        counts = self.runtime.counts
+        served = sum(counts[f"requests.{side}"] for side in ("incumbent", "candidate", "passthrough"))
+        self.store.put_status(
+            self.runtime.instance, self.runtime.status(), host=HOST, version=VERSION, requests=served
+        )
 
     # --- shutdown ---------------------------------------------------------------------------------------
 
@@ -218,9 +245,25 @@ class ProxyServer:
             self._admin.shutdown()
             self._admin.server_close()
         await asyncio.to_thread(self.recorder.close)
+        if self.limiter is not None:
+            await asyncio.to_thread(self.limiter.close)
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.store.put_status, self.runtime.instance, self.runtime.status())
+            await asyncio.to_thread(self._put_status)
         log.info("proxy stopped; %d rows recorded", self.recorder.written)
+
+
+def shared_limiter(config: Settings, runtime: Runtime) -> SharedLimiter | None:
+    """Limits shared through Redis when ``limits.store`` names one; None: each replica limits on its own."""
+    if config.limits.store is None:
+        log.info("limits: per replica (no limits.store); each replica admits every key's full limit")
+        return None
+    log.info("limits: shared through Redis by every replica")
+    return SharedLimiter(
+        config.limits.store,
+        replica=runtime.instance,
+        prefix=config.limits.redis_prefix,
+        counts=runtime.counts,
+    )
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -3,7 +3,10 @@
 The stored value is HMAC-SHA256 of the key under a random pepper made once per store: a key holds 256 random
 bits, so its hash cannot be turned back into it, and the pepper makes one store's hashes useless against
 another's. A lookup is one indexed equality, fast enough to run per request. The plaintext exists once, in what :meth:`KeyStore.create` returns. :meth:`KeyStore.verify`
-keeps a short cache, so a revoke made by another process takes effect within ``cache_ttl_s``.
+keeps a short cache, so a revoke made by another process takes effect within ``cache_ttl_s``. The proxy instead
+calls :meth:`KeyStore.refresh` in the background every second: verifying then reads only that in-memory copy of
+the active keys (no database call on the served path, and the last known keys while the store is down), and a
+revoke made on any replica or host takes effect everywhere within the refresh interval.
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ class KeyStore:
         self._pepper = _pepper(store)
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
         self._any_active: tuple[float, bool] | None = None
+        self._snapshot: dict[str, KeyRecord] | None = None
+
+    def refresh(self) -> None:
+        """Load every active key (by hash) into memory; from then on :meth:`verify` reads only this copy."""
+        self._snapshot = {str(row["key_hash"]): _record(row) for row in self.store.keys(active_only=True)}
 
     def hash(self, plaintext: str) -> str:
         return hmac.new(self._pepper, plaintext.encode(), hashlib.sha256).hexdigest()
@@ -89,6 +97,8 @@ class KeyStore:
         if not plaintext.startswith(KEY_PREFIX):
             return None
         digest = self.hash(plaintext)
+        if self._snapshot is not None:
+            return self._snapshot.get(digest)
         now = self.clock()
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
@@ -117,6 +127,8 @@ class KeyStore:
 
     def any_active(self) -> bool:
         """Whether any key is active: if so the proxy requires one on every request."""
+        if self._snapshot is not None:
+            return bool(self._snapshot)
         now = self.clock()
         if self._any_active is not None and self._any_active[0] > now:
             return self._any_active[1]
@@ -127,6 +139,8 @@ class KeyStore:
     def _forget_cache(self) -> None:
         self._cache.clear()
         self._any_active = None
+        if self._snapshot is not None:  # this process's own change is seen at once; other replicas within 1 s
+            self.refresh()
 
 
 def _pepper(store: Store) -> bytes:

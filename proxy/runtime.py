@@ -127,6 +127,7 @@ class Runtime:
             "record_dropped": c["record_dropped"],
             "record_queue": c["record_queue"],
             "rejected": c["rejected"],
+            "limits": "local" if self.config.limits.store is None or c["limits_local_fallback"] else "shared",
             "circuit": self.circuit.state,
             "started": self.started,
             "listen": self.config.listen,

@@ -48,6 +48,7 @@ class Metrics:
             ("alveare_mirror_dropped", "mirror_dropped"),
             ("alveare_mirrored", "mirrored"),
             ("alveare_rejected", "rejected"),
+            ("alveare_limits_local_fallback", "limits_local_fallback"),
         ):
             gauge = Gauge(name, f"Live value of {key}", registry=registry)
             gauge.set_function(lambda key=key: counts[key])  # type: ignore[misc]

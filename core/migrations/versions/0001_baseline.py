@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.schema import SchemaItem
 
 revision = "0001_baseline"
 down_revision = None
@@ -18,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 
-def _tables() -> dict[str, list[sa.SchemaItem]]:
+def _tables() -> dict[str, list[SchemaItem]]:
     text, real, integer = sa.Text, sa.Double, sa.Integer
     return {
         "pairs": [
