@@ -206,8 +206,10 @@ class ProxyServer:
     async def _heartbeat(self) -> None:
         while True:
             self.runtime.counts["record_queue"] = self.recorder.depth()
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.to_thread(self._put_status)
+            except Exception as exc:  # the store is down: the proxy serves on, the next beat tries again
+                log.warning("cannot write this replica's heartbeat: %s", exc)
             await asyncio.sleep(STATUS_INTERVAL_S)
 
     def _put_status(self) -> None:
@@ -249,6 +251,7 @@ class ProxyServer:
             await asyncio.to_thread(self.limiter.close)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self._put_status)
+        await asyncio.to_thread(self.store.close)
         log.info("proxy stopped; %d rows recorded", self.recorder.written)
 
 

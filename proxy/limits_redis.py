@@ -1,16 +1,18 @@
 """Per-key limits shared by every replica through Redis, without Redis on the served path.
 
 Each key has one global token bucket per limit in Redis (requests and tokens, refilled at ``limit / 60`` per
-second, allowed to run into debt). The served hook stays what :class:`~proxy.ratelimit.RateLimiter` is: a
-synchronous check of local buckets. A background thread, every ``interval_s``, pushes what this replica consumed
-since the last round and reads back each bucket's level and how many replicas drew on it in the last
-:data:`ACTIVE_S` seconds, all in one pipelined round trip (a Lua script per bucket, atomic in Redis). The local
-bucket is then set to this replica's share of the global level, so the replicas together admit no more than the
-shared budget (the overshoot is bounded by what one replica admits in its first round for a new key). The
+second, allowed to run into debt). Replicas do not admit from it directly: every ``interval_s`` a background
+thread, in one pipelined round trip, hands back what is left of this replica's lease (its grant minus what it
+admitted meanwhile, negative when real usage beat the estimate) and takes a new lease of the bucket's level divided
+by the live replicas (counted in Redis every round). The served hook stays what
+:class:`~proxy.ratelimit.RateLimiter` is, a synchronous check of local buckets, whose level is the lease and which
+do not refill on their own while Redis answers: the leases out never exceed the bucket, so the replicas together
+admit the shared budget. A key not leased yet starts from this replica's share of a full bucket. Only a burst is
+divided: a replica that alone serves a key still gets its whole rate, as the others hand their leases back. The
 ``x-ratelimit-remaining-*`` headers show the shared level.
 
-When Redis cannot be reached the buckets stay local (each replica admits the key's full limit, as without
-Redis); ``counts["limits_local_fallback"]`` turns 1 and a log line says so, and both clear when Redis answers again.
+When Redis cannot be reached the buckets are local again (each replica admits the key's full limit, as without
+Redis); ``counts["limits_local_fallback"]`` turns 1 and a log line says so, and both clear when Redis answers.
 """
 
 from __future__ import annotations
@@ -21,47 +23,37 @@ import math
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from proxy.ratelimit import Admission, Limits, RateLimiter
+from proxy.ratelimit import Admission, Limits, RateLimiter, _KeyState
 
 log = logging.getLogger(__name__)
-ACTIVE_S = 2.0
+PRESENCE_S = 10.0  # a replica that has not synced for this long no longer counts as one
 FALLBACK = "limits_local_fallback"
 
-# KEYS: bucket hash, active-replica zset. ARGV: capacity per minute, amount consumed, replica id, active window.
-# Returns {level as text, replicas drawing on the bucket, this one included}.
-BUCKET_SCRIPT = """
+# KEYS: the bucket's hash. ARGV: capacity per minute, what this replica hands back (may be negative), replicas,
+# this replica's previous lease. Returns {the new lease, the budget not yet spent: level plus all leases out}.
+LEASE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local capacity = tonumber(ARGV[1])
-local used = tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'level', 'ts')
+local state = redis.call('HMGET', KEYS[1], 'level', 'ts', 'out')
 local level = tonumber(state[1])
 local ts = tonumber(state[2])
+local out = tonumber(state[3]) or 0
 if level == nil then level = capacity; ts = now end
-level = math.min(capacity, level + math.max(0, now - ts) * capacity / 60) - used
-redis.call('HSET', KEYS[1], 'level', tostring(level), 'ts', tostring(now))
+level = math.min(capacity, level + math.max(0, now - ts) * capacity / 60 + tonumber(ARGV[2]))
+local lease = math.max(0, level) / tonumber(ARGV[3])
+level = level - lease
+out = math.max(0, out - tonumber(ARGV[4]) + lease)
+redis.call('HSET', KEYS[1], 'level', tostring(level), 'ts', tostring(now), 'out', tostring(out))
 redis.call('EXPIRE', KEYS[1], 120)
-if used ~= 0 then redis.call('ZADD', KEYS[2], now, ARGV[3]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
-redis.call('EXPIRE', KEYS[2], 120)
-local replicas = redis.call('ZCARD', KEYS[2])
-if not redis.call('ZSCORE', KEYS[2], ARGV[3]) then replicas = replicas + 1 end
-return {tostring(level), replicas}
+return {tostring(lease), tostring(level + out)}
 """
 
-
-@dataclass
-class _Shared:
-    """What the last round learnt of one key: the global levels, and how many replicas share them."""
-
-    requests: float
-    tokens: float
-    replicas: int
+Pair = list[float]  # [requests, tokens]
 
 
 class SharedLimiter(RateLimiter):
@@ -76,16 +68,18 @@ class SharedLimiter(RateLimiter):
     ) -> None:
         super().__init__()
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.script = self.client.register_script(BUCKET_SCRIPT)
+        self.script = self.client.register_script(LEASE_SCRIPT)
         self.replica = replica
         self.prefix = prefix
         self.counts: Counter[str] = counts if counts is not None else Counter()
         self.interval_s = interval_s
         self.healthy = True
         self.rounds = 0
+        self.replicas_seen = 1
         self._limits: dict[str, tuple[int, int]] = {}
-        self._pending: dict[str, list[float]] = {}
-        self._shared: dict[str, _Shared] = {}
+        self._spent: dict[str, Pair] = {}  # admitted since the last round, per key
+        self._leases: dict[str, Pair] = {}  # the lease of the last round (what the local bucket was set to)
+        self._left: dict[str, Pair] = {}  # the shared budget not yet spent, as of the last round
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -107,25 +101,40 @@ class SharedLimiter(RateLimiter):
     # --- the served path (event loop thread): local work only ------------------------------------------
 
     def check(self, key_id: str, now: float, limits: Limits, tokens: int = 0) -> Admission:
+        if key_id not in self._keys and self.replicas_seen > 1:
+            state = super()._state(
+                key_id, now, limits
+            )  # not leased yet: this replica's share of a full bucket
+            state.requests.level = limits.rpm / self.replicas_seen
+            state.tokens.level = limits.tpm / self.replicas_seen
         decision = super().check(key_id, now, limits, tokens)
         with self._lock:
             if self._limits.get(key_id) != (limits.rpm, limits.tpm):
                 self._limits[key_id] = (limits.rpm, limits.tpm)
-                self._wake.set()  # a new key: learn its shared level now, not at the next tick
-            pending = self._pending.setdefault(key_id, [0.0, 0.0])
+                self._wake.set()  # a new key: lease now, not at the next tick
+            spent = self._spent.setdefault(key_id, [0.0, 0.0])
             if decision.allowed:
-                pending[0] += 1
-                pending[1] += max(0, tokens)
-            shared = self._shared.get(key_id) if self.healthy else None
-            if shared is not None:
-                decision.headers["x-ratelimit-remaining-requests"] = _remaining(shared.requests - pending[0])
-                decision.headers["x-ratelimit-remaining-tokens"] = _remaining(shared.tokens - pending[1])
+                spent[0] += 1
+                spent[1] += max(0, tokens)
+            left = self._left.get(key_id) if self.healthy else None
+            if left is not None:
+                decision.headers["x-ratelimit-remaining-requests"] = _remaining(left[0] - spent[0])
+                decision.headers["x-ratelimit-remaining-tokens"] = _remaining(left[1] - spent[1])
         return decision
 
     def record_tokens(self, key_id: str, now: float, tokens: int) -> None:
         super().record_tokens(key_id, now, tokens)
         with self._lock:
-            self._pending.setdefault(key_id, [0.0, 0.0])[1] += tokens
+            self._spent.setdefault(key_id, [0.0, 0.0])[1] += tokens
+
+    def _state(self, key_id: str, now: float, limits: Limits) -> _KeyState:
+        """While leased from Redis, a local bucket only spends its lease: the refill happens in Redis."""
+        state = self._keys.get(key_id)
+        if state is None or not self.healthy or key_id not in self._leases:
+            return super()._state(key_id, now, limits)
+        state.requests.capacity, state.tokens.capacity = float(limits.rpm), float(limits.tpm)
+        state.requests.ts = state.tokens.ts = max(state.requests.ts, now)
+        return state
 
     # --- the background rounds ------------------------------------------------------------------------
 
@@ -136,15 +145,14 @@ class SharedLimiter(RateLimiter):
             self.sync_once()
 
     def sync_once(self) -> bool:
-        """One round trip: push what was consumed, learn the shared levels. False (and local buckets) if Redis
-        is unreachable."""
+        """One round trip: hand back what is left of each lease, take new ones. False (and local buckets) if
+        Redis is unreachable."""
         with self._lock:
             limits = dict(self._limits)
-            pushed, self._pending = self._pending, {}
-        if not limits:
-            return True
+            spent, self._spent = self._spent, {}
+            leases = {k: self._leases.get(k, [0.0, 0.0]) for k in limits}
         try:
-            results = self._round(limits, pushed)
+            results = self._round(limits, leases, spent)
         except redis.RedisError as exc:
             self._degraded(exc)
             return False
@@ -157,43 +165,50 @@ class SharedLimiter(RateLimiter):
         return True
 
     def _round(
-        self, limits: dict[str, tuple[int, int]], pushed: dict[str, list[float]]
-    ) -> dict[str, _Shared]:
+        self, limits: dict[str, tuple[int, int]], leases: dict[str, Pair], spent: dict[str, Pair]
+    ) -> dict[str, tuple[Pair, Pair]]:
         pipe = self.client.pipeline(transaction=False)
+        presence, now = f"{self.prefix}:limits:replicas", time.time()
+        pipe.zadd(presence, {self.replica: now})
+        pipe.zremrangebyscore(presence, "-inf", now - PRESENCE_S)
+        pipe.zcard(presence)
+        pipe.expire(presence, int(PRESENCE_S * 6))
+        replies: list[Any] = pipe.execute()
+        replicas = self.replicas_seen = max(1, int(replies[2]))
         order = list(limits)
         for key_id in order:
             rpm, tpm = limits[key_id]
-            used = pushed.get(key_id, [0.0, 0.0])
-            active = f"{self.prefix}:limits:{key_id}:replicas"
-            for kind, capacity, amount in (("requests", rpm, used[0]), ("tokens", tpm, used[1])):
-                keys = [f"{self.prefix}:limits:{key_id}:{kind}", active]
-                self.script(keys=keys, args=[capacity, amount, self.replica, ACTIVE_S], client=pipe)
-        replies: list[Any] = pipe.execute()
-        results: dict[str, _Shared] = {}
+            lease, used = leases[key_id], spent.get(key_id, [0.0, 0.0])
+            for i, (kind, capacity) in enumerate((("requests", rpm), ("tokens", tpm))):
+                args = [capacity, lease[i] - used[i], replicas, lease[i]]
+                self.script(keys=[f"{self.prefix}:limits:{key_id}:{kind}"], args=args, client=pipe)
+        replies = pipe.execute()
+        results: dict[str, tuple[Pair, Pair]] = {}
         for i, key_id in enumerate(order):
-            (requests, n_requests), (tokens, n_tokens) = replies[2 * i], replies[2 * i + 1]
-            results[key_id] = _Shared(float(requests), float(tokens), max(1, int(n_requests), int(n_tokens)))
+            (lease_r, left_r), (lease_t, left_t) = replies[2 * i], replies[2 * i + 1]
+            results[key_id] = ([float(lease_r), float(lease_t)], [float(left_r), float(left_t)])
         return results
 
-    def _apply(self, results: dict[str, _Shared]) -> None:
-        """On the hook's thread: each local bucket becomes this replica's share of what is left globally, less
-        what it admitted since the round began."""
-        now = time.monotonic()
+    def _apply(self, results: dict[str, tuple[Pair, Pair]]) -> None:
+        """On the hook's thread: each local bucket holds its new lease, less what it admitted since the round
+        began (that is charged against this lease at the next round)."""
         with self._lock:
-            self._shared.update(results)
-            for key_id, shared in results.items():
+            for key_id, (lease, left) in results.items():
+                self._leases[key_id], self._left[key_id] = lease, left
                 state = self._keys.get(key_id)
-                pending = self._pending.get(key_id, [0.0, 0.0])
                 if state is None:
                     continue
-                state.requests.level = shared.requests / shared.replicas - pending[0]
-                state.tokens.level = shared.tokens / shared.replicas - pending[1]
-                state.requests.ts = max(state.requests.ts, now)
-                state.tokens.ts = max(state.tokens.ts, now)
+                spent = self._spent.get(key_id, [0.0, 0.0])
+                state.requests.level = lease[0] - spent[0]
+                state.tokens.level = lease[1] - spent[1]
 
     def _degraded(self, exc: Exception) -> None:
+        now = time.monotonic()
         with self._lock:
-            self._shared.clear()
+            self._leases.clear()  # the buckets refill locally again, from where they are
+            self._left.clear()
+            for state in self._keys.values():
+                state.requests.ts = state.tokens.ts = now
         if self.healthy:
             log.warning("limits: Redis unreachable (%s); each replica now limits on its own", exc)
         self.healthy = False
