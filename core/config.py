@@ -233,6 +233,15 @@ class RecordSettings:
     redact_pii: bool = setting(
         False, "Mask e-mail addresses and phone numbers in recordings.", read="flag", flag="--redact-pii"
     )
+    spool_dir: str = setting(
+        "alveare-spool",
+        "Folder for pairs kept while the store is unreachable (written when it returns).",
+        read="text",
+        flag="--spool-dir",
+    )
+    spool_max_mb: int = setting(
+        512, "Most MiB the spool may hold (beyond: dropped, counted).", read="whole", minimum=1
+    )
 
 
 @dataclass(frozen=True)
