@@ -39,3 +39,43 @@ def redis_namespace(url: str) -> Iterator[str]:
                 client.delete(*keys)
         finally:
             client.close()
+
+
+def missing_services(postgres_url: str, redis_url: str) -> list[str]:
+    """What the test suite needs and cannot reach, one line each with how to start it."""
+    problems = []
+    try:
+        conninfo = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(conninfo, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        problems.append(
+            f"PostgreSQL at {postgres_url} does not answer ({str(exc).strip().splitlines()[0]}): start it with "
+            "trust auth for user postgres (e.g. `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust "
+            "postgres:16`), or point ALVEARE_TEST_POSTGRES at one"
+        )
+    try:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        problems.append(
+            f"Redis at {redis_url} does not answer ({exc}): start it (e.g. `docker run -d -p 6379:6379 redis:7`), "
+            "or point ALVEARE_TEST_REDIS at one"
+        )
+    return problems
+
+
+if __name__ == "__main__":
+    import sys
+
+    from tests.conftest import POSTGRES_ADMIN_URL, REDIS_TEST_URL
+
+    found = missing_services(POSTGRES_ADMIN_URL, REDIS_TEST_URL)
+    for line in found:
+        print(f"missing: {line}", file=sys.stderr)
+    if not found:
+        print(f"PostgreSQL ({POSTGRES_ADMIN_URL}) and Redis ({REDIS_TEST_URL}) answer")
+    sys.exit(1 if found else 0)
