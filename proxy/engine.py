@@ -85,6 +85,7 @@ class ProxyServer:
         self._run_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._admin: WSGIServer | None = None
+        self._heartbeat_failing = False
 
     def default_addons(self, mitm: master.Master) -> list[object]:
         """Our addons, in data-path order: auth -> route -> upstream -> failover -> normalize -> mirror ->
@@ -209,7 +210,11 @@ class ProxyServer:
             try:
                 await asyncio.to_thread(self._put_status)
             except Exception as exc:  # the store is down: the proxy serves on, the next beat tries again
-                log.warning("cannot write this replica's heartbeat: %s", exc)
+                if not self._heartbeat_failing:
+                    log.warning("cannot write this replica's heartbeat (%s); serving on", exc)
+                self._heartbeat_failing = True
+            else:
+                self._heartbeat_failing = False
             await asyncio.sleep(STATUS_INTERVAL_S)
 
     def _put_status(self) -> None:
