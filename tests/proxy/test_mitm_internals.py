@@ -6,6 +6,7 @@ test fails first and names the assumption.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 
@@ -40,7 +41,9 @@ def test_the_proxyserver_keeps_its_handlers_by_client_id() -> None:
 
 
 def test_server_transport_finds_the_io_under_a_real_master() -> None:
-    proxyserver = Proxyserver()
-    with taddons.context(proxyserver) as tctx:
-        assert server_transport(tctx.master, "client-1", object()) is None  # no such connection
-        assert server_transport(None, "client-1", object()) is None
+    async def look() -> None:  # a master belongs to a running loop, as in the proxy
+        with taddons.context(Proxyserver()) as tctx:
+            assert server_transport(tctx.master, "client-1", object()) is None  # no such connection
+            assert server_transport(None, "client-1", object()) is None
+
+    asyncio.run(look())
