@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import ConfigError
 from core.mapping_reader import MappingReader, ReadRules, read_yaml
@@ -101,6 +102,11 @@ def parse_fields_map(text: str) -> dict[str, list[str]]:
     return {task: value.split("|") for task, value in parse_map(text).items()}
 
 
+def parse_tolerances(text: str) -> dict[str, float]:
+    """``price=0.005,*=1e-9`` -> the YAML form of ``evaluation.float_tolerance``."""
+    return {name: float(value) for name, value in parse_map(text).items()}
+
+
 def parse_judge(text: str) -> dict[str, str]:
     """``url=http://...,model=NAME[,key_env=VAR]`` -> the YAML form of ``evaluation.judge``."""
     return parse_map(text)
@@ -136,6 +142,7 @@ TEXT_PARSERS: dict[str, Callable[[str], Any]] = {
     "str_map": parse_map,
     "prices": parse_prices,
     "fields_map": parse_fields_map,
+    "tolerances": parse_tolerances,
     "judge": parse_judge,
     "hosts": parse_hosts,
     "mode": _parse_mode,
@@ -299,6 +306,17 @@ class EvaluationSettings:
     judge: JudgeSettings | None = setting(
         None, "An OpenAI-compatible LLM judge for summaries: url, model, key_env.", read="judge"
     )
+    list_keys: Mapping[str, str] = setting(
+        {},
+        "Per list path, the key that identifies its items in extract and tool answers (else by position).",
+        read="str_map",
+        example={"items": "sku"},
+    )
+    float_tolerance: Mapping[str, float] = setting(
+        {},
+        "Per field path or name (or *), the relative tolerance for non-integral numbers (default 1e-9).",
+        read="tolerances",
+    )
 
 
 @dataclass(frozen=True)
@@ -367,6 +385,12 @@ class Settings:
     )
     rollout_poll_s: float = setting(
         1.0, "Seconds between reads of the rollout percent from the store.", read="number", minimum=0.05
+    )
+    key_check_ttl_s: float = setting(
+        300.0,
+        "Pass-through auth (no alv_live_ keys): seconds an app key's verdict from the incumbent is kept.",
+        read="number",
+        minimum=1.0,
     )
     policy: str | None = setting(
         None,
@@ -468,9 +492,27 @@ def env_name(key: str) -> str:
 
 def _read_url(reader: MappingReader, name: str, default: Any, _: Any) -> str:
     url: str = reader.text(name, default)
-    if not url.startswith(("http://", "https://")):
-        reader.fail(f"{reader.where(name)}: {url!r} is not an http(s) URL; write e.g. http://127.0.0.1:30000")
-    return url.rstrip("/")
+    try:
+        return parse_base_url(url)
+    except ValueError as exc:
+        reader.fail(f"{reader.where(name)}: {url!r} {exc}")
+
+
+def parse_base_url(text: str) -> str:
+    """An upstream's base URL as SDKs and ``.env`` files write it (``https://api.openai.com/v1``) or without
+    ``/v1``, as ``scheme://host[:port][/prefix]`` with no trailing ``/v1``: the proxy appends ``/v1/...`` itself."""
+    example = "write e.g. https://api.openai.com/v1 or http://127.0.0.1:30000"
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"is not a valid URL; {example}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"is not an http(s) URL; {example}")
+    if not parts.hostname or port == 0 or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"is not a base URL (scheme://host[:port][/path]); {example}")
+    path = parts.path.rstrip("/").removesuffix("/v1").rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def _read_rate(reader: MappingReader, name: str, default: Any, _: Any) -> float:
@@ -504,6 +546,11 @@ def _read_fields_map(reader: MappingReader, name: str, default: Any, _: Any) -> 
             tasks.fail(f"{tasks.where(task)}: must be a list of field names, e.g. [order_id, amount]")
         result[task] = tuple(value)
     return result
+
+
+def _read_tolerances(reader: MappingReader, name: str, default: Any, _: Any) -> dict[str, float]:
+    fields = reader.section(name)
+    return {str(key): fields.number(key, None, minimum=0.0, maximum=1.0) for key in list(fields.raw)}
 
 
 def _read_hosts(reader: MappingReader, name: str, default: Any, _: Any) -> tuple[str, ...]:
@@ -549,6 +596,7 @@ READERS: dict[str, Read] = {
     "str_map": lambda r, n, _d, _m: r.str_map(n),
     "prices": _read_prices,
     "fields_map": _read_fields_map,
+    "tolerances": _read_tolerances,
     "judge": _read_judge,
     "hosts": _read_hosts,
     "mode": _read_mode,

@@ -34,10 +34,7 @@ class StoreURL:
 
     url: URL
     sqlite_path: Path | None
-
-    @property
-    def display(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+    display: str  # as the user wrote it, password hidden
 
     @property
     def dialect(self) -> str:
@@ -50,7 +47,7 @@ def parse_store_url(text: str) -> StoreURL:
         path = text[len(SQLITE_PREFIX) :]
         if not path:
             raise StoreError(f"store URL has no path: {URL_HELP}")
-        return StoreURL(make_url("sqlite+pysqlite://").set(database=path), Path(path))
+        return StoreURL(make_url("sqlite+pysqlite://").set(database=path), Path(path), text)
     try:
         url = make_url(text)
     except ArgumentError:
@@ -59,7 +56,7 @@ def parse_store_url(text: str) -> StoreURL:
         raise StoreError(f"store URL {text!r} is not supported: {URL_HELP}")
     if not url.database:
         raise StoreError(f"store URL {url.render_as_string()!r} names no database: add /DATABASE at its end")
-    return StoreURL(url.set(drivername="postgresql+psycopg"), None)
+    return StoreURL(url.set(drivername="postgresql+psycopg"), None, url.render_as_string(hide_password=True))
 
 
 def make_engine(target: StoreURL) -> Engine:

@@ -2,12 +2,12 @@
 level ``alpha``. :mod:`evaluator.decide` turns them into verdicts; ``bench/verdict_calibration.py`` simulates
 them directly.
 
-- one sample (agreement-like, scores in [0, 1]): fixed = Wilson (binary) or BCa bootstrap (scores, n >= 20);
-  sequential = Robbins' beta-binomial mixture.
-- paired binary (json_valid): fixed = Newcombe paired (method 10), McNemar exact p alongside;
-  sequential = a mixture on each discordant share (only the candidate ok, only the incumbent ok), Bonferroni.
-- two binary (error_rate): fixed = Newcombe independent, Fisher exact p alongside; sequential = a mixture
-  per side at ``alpha / 2`` (Bonferroni).
+- one sample (agreement-like, scores in [0, 1]): sequential = the betting confidence sequence
+  (:mod:`evaluator.betting`); fixed = Wilson (binary) or the betting bound tuned for one look at n (scores:
+  never zero-width, unlike a bootstrap of near-constant scores).
+- paired binary (json_valid, error_rate): the per-pair difference ``candidate ok - incumbent ok`` in {-1, 0, 1},
+  mapped to [0, 1]; sequential = betting on its mean; fixed = Newcombe paired (method 10). McNemar exact p
+  alongside. Error rate is compared on the pairs where both sides answered or failed.
 - two latency samples: p50 fixed = Hodges-Lehmann shift with the Mann-Whitney interval (Kayenta's judge);
   p95 fixed = order-statistic intervals per side at ``alpha / 2``; sequential = mixture quantile bounds per side.
 """
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from evaluator import betting, stats
 from evaluator import sequential as seq
-from evaluator import stats
 
 BOOTSTRAP_MIN_N = 20
 
@@ -43,19 +43,18 @@ class Bounds:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+BETTING = "betting confidence sequence (Waudby-Smith & Ramdas 2024; always valid)"
+
+
 def mean_interval(values: ArrayLike, alpha: float, sequential: bool) -> tuple[float, float, str]:
-    """Bounds on the mean of [0, 1] values, each end one-sided at ``alpha``."""
+    """Bounds on the mean of [0, 1] values (in arrival order), each end one-sided at ``alpha``."""
     data = np.asarray(values, dtype=np.float64)
     n, total = int(data.size), float(data.sum())
     if sequential:
-        lo, hi = seq.mixture_interval(total, n, alpha)
-        return lo, hi, "beta-binomial mixture confidence sequence (always valid)"
-    if is_binary(data) or n < BOOTSTRAP_MIN_N:
-        lo, hi = stats.wilson_interval(total, n, 1 - 2 * alpha)
-        note = "" if is_binary(data) else " on the score sum (conservative at small n)"
-        return lo, hi, "Wilson score interval" + note
-    lo, hi = stats.bootstrap_mean_interval(data, 1 - 2 * alpha)
-    return max(0.0, lo), min(1.0, hi), "BCa bootstrap" if n <= stats.BCA_MAX_N else "t interval (large n)"
+        return *betting.interval(data, alpha), BETTING
+    if is_binary(data):
+        return *stats.wilson_interval(total, n, 1 - 2 * alpha), "Wilson score interval"
+    return *betting.interval(data, alpha, horizon=n), f"betting confidence interval for n = {n}"
 
 
 def is_binary(data: np.ndarray) -> bool:
@@ -74,8 +73,12 @@ def one_sample_bounds(
     return Bounds(mean - reference, lo - reference, hi - reference, *own, int(data.size), method, extra)
 
 
-def paired_bounds(pairs: Sequence[tuple[bool, bool]], alpha: float, sequential: bool) -> Bounds:
-    """(incumbent ok, candidate ok) per pair; the effect is candidate share minus incumbent share."""
+def paired_bounds(
+    pairs: Sequence[tuple[bool, bool]], alpha: float, sequential: bool, *, flip: bool = False
+) -> Bounds:
+    """(incumbent ok, candidate ok) per pair; the effect is candidate share minus incumbent share (for error
+    rates: incumbent errors minus candidate errors, the same number). ``flip``: the candidate's own value is
+    its failure share (an error rate) rather than its ok share."""
     n = len(pairs)
     both = sum(1 for i, c in pairs if i and c)
     only_candidate = sum(1 for i, c in pairs if c and not i)
@@ -83,63 +86,27 @@ def paired_bounds(pairs: Sequence[tuple[bool, bool]], alpha: float, sequential: 
     neither = n - both - only_candidate - only_incumbent
     cand_rate, inc_rate = (both + only_candidate) / n, (both + only_incumbent) / n
     if sequential:
-        lower, upper = discordant_interval(only_candidate, only_incumbent, n, alpha)
-        method = "beta-binomial mixture on each discordant share, Bonferroni (always valid)"
-        own = seq.mixture_interval(both + only_candidate, n, alpha)
+        shifted = paired_shifted(pairs)
+        lo, hi = betting.interval(shifted, alpha)
+        lower, upper = 2 * lo - 1, 2 * hi - 1
+        method = "betting confidence sequence on the paired difference (always valid)"
+        own = betting.interval(np.asarray([float(c) for _, c in pairs]), alpha)
     else:
         lower, upper = stats.newcombe_paired(both, only_candidate, only_incumbent, neither, 1 - 2 * alpha)
         method = "Newcombe paired interval (method 10)"
         own = stats.wilson_interval(both + only_candidate, n, 1 - 2 * alpha)
     extra = {
-        "incumbent": inc_rate,
+        "incumbent": 1 - inc_rate if flip else inc_rate,
         "discordant": {"only_candidate": only_candidate, "only_incumbent": only_incumbent},
         "mcnemar_exact_p": stats.mcnemar_exact_p(only_candidate, only_incumbent),
     }
-    return Bounds(cand_rate - inc_rate, lower, upper, cand_rate, own[0], own[1], n, method, extra)
+    mine = (1 - cand_rate, 1 - own[1], 1 - own[0]) if flip else (cand_rate, own[0], own[1])
+    return Bounds(cand_rate - inc_rate, lower, upper, *mine, n, method, extra)
 
 
-def discordant_interval(plus: float, minus: float, n: int, alpha: float) -> tuple[float, float]:
-    """Always-valid bounds on ``P(only candidate ok) - P(only incumbent ok)`` from the two discordant shares
-    (each at ``alpha / 2``): tight when discordance is rare, which a bound on the difference itself is not."""
-    plus_lo, plus_hi = seq.mixture_interval(plus, n, alpha / 2)
-    minus_lo, minus_hi = seq.mixture_interval(minus, n, alpha / 2)
-    return plus_lo - minus_hi, plus_hi - minus_lo
-
-
-def error_bounds(
-    incumbent: tuple[int, int],
-    candidate: tuple[int, int],
-    alpha: float,
-    sequential: bool,
-    *,
-    details: bool = True,
-) -> Bounds:
-    """(errors, answers) per side; the effect is incumbent rate minus candidate rate (``details``: Fisher p)."""
-    (e_i, n_i), (e_c, n_c) = incumbent, candidate
-    lower, upper, own_lo, own_hi, method = error_interval(e_i, n_i, e_c, n_c, alpha, sequential)
-    r_i, r_c = (e_i / n_i if n_i else 0.0), e_c / n_c
-    extra: dict[str, Any] = {
-        "incumbent": r_i,
-        "n_incumbent": n_i,
-        "errors": {"incumbent": e_i, "candidate": e_c},
-    }
-    if n_i and details:
-        extra["fisher_exact_p"] = stats.fisher_exact_p([[e_c, n_c - e_c], [e_i, n_i - e_i]])
-    return Bounds(r_i - r_c, lower, upper, r_c, own_lo, own_hi, n_c, method, extra)
-
-
-def error_interval(
-    e_i: float, n_i: int, e_c: float, n_c: int, alpha: float, sequential: bool
-) -> tuple[float, float, float, float, str]:
-    """(effect lower, effect upper, candidate rate lower, candidate rate upper, method); counts may be real."""
-    if sequential:
-        i_lo, i_hi = seq.mixture_interval(e_i, n_i, alpha / 2) if n_i else (0.0, 1.0)
-        c_lo, c_hi = seq.mixture_interval(e_c, n_c, alpha / 2)
-        own = seq.mixture_interval(e_c, n_c, alpha)
-        return i_lo - c_hi, i_hi - c_lo, *own, "beta-binomial mixture per side, Bonferroni (always valid)"
-    d_lo, d_hi = stats.newcombe_independent(e_c, n_c, e_i, n_i, 1 - 2 * alpha) if n_i else (-1.0, 1.0)
-    own = stats.wilson_interval(e_c, n_c, 1 - 2 * alpha)
-    return -d_hi, -d_lo, *own, "Newcombe hybrid score interval"
+def paired_shifted(pairs: Sequence[tuple[bool, bool]]) -> np.ndarray:
+    """``(1 + candidate ok - incumbent ok) / 2`` per pair: the paired difference on [0, 1], in order."""
+    return np.asarray([(1 + int(c) - int(i)) / 2 for i, c in pairs], dtype=np.float64)
 
 
 def latency_bounds(
@@ -169,7 +136,10 @@ def latency_bounds(
     effect = q_i - q_c
     extra["incumbent"] = q_i
     if details or (not sequential and q == 0.5):
-        shift, s_lo, s_hi = stats.hodges_lehmann_interval(cand, inc, 1 - 2 * alpha)
+        big = np.finfo(np.float64).max / 4  # ranks only: failures are the slowest, and finite for the shift
+        shift, s_lo, s_hi = stats.hodges_lehmann_interval(
+            np.minimum(cand, big), np.minimum(inc, big), 1 - 2 * alpha
+        )
         extra["hodges_lehmann_shift_ms"] = shift
         extra["mann_whitney_p"] = stats.mann_whitney_p(cand, inc)
     if sequential:
@@ -187,4 +157,12 @@ def latency_bounds(
         i_lo, i_hi = stats.quantile_interval(inc, q, 1 - alpha)
         c_lo, c_hi = stats.quantile_interval(cand, q, 1 - alpha)
         lower, upper, method = i_lo - c_hi, i_hi - c_lo, "order-statistic intervals per side, Bonferroni"
-    return Bounds(effect, lower, upper, q_c, own[0], own[1], int(cand.size), method, extra)
+    return Bounds(
+        _or(effect, math.nan), _or(lower, -math.inf), _or(upper, math.inf), q_c, own[0], own[1],
+        int(cand.size), method, extra,
+    )  # fmt: skip
+
+
+def _or(value: float, fallback: float) -> float:
+    """inf - inf (both sides' quantile is a failure) is no information: the widest bound."""
+    return fallback if math.isnan(value) else value

@@ -16,17 +16,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats as st
 
+from evaluator import betting, stats
 from evaluator import sequential as seq
-from evaluator import stats
 from evaluator.bounds import (
     Bounds,
-    discordant_interval,
-    error_bounds,
-    error_interval,
     is_binary,
     latency_bounds,
     one_sample_bounds,
     paired_bounds,
+    paired_shifted,
 )
 from evaluator.metrics import Metric
 from evaluator.verdict import GateResult, GateSpec, Verdict
@@ -48,23 +46,20 @@ def one_sample(values: Sequence[float], gate: GateSpec, metric: Metric, *, seque
 
 
 def needed_one_sample(values: ArrayLike, gate: GateSpec, metric: Metric, *, sequential: bool) -> int | None:
-    """The n the report claims: 80% power for one look at that n if the mean and spread stay as observed."""
+    """The n the report claims: 80% power (one look at that n) if the pairs keep coming as observed. The
+    betting bounds are simulated on resamples of the observed scores; Wilson's (fixed, binary) is solved."""
     data = np.asarray(values, dtype=np.float64)
-    n = int(data.size)
-    binary = is_binary(data)
-    p = _shrunk(float(data.sum()), n)  # keeps the spread of an all-agree sample above zero
-    sd = math.sqrt(p * (1 - p)) if binary else max(float(data.std(ddof=1)), 1 / math.sqrt(n + 1))
     threshold = _threshold(gate, metric)
-    mean = float(data.mean())
-    if sequential:
-        return needed_n_bounded(mean, sd, threshold, lambda s, k: seq.mixture_lower(s, k, gate.alpha))
-    wilson = needed_n_bounded(
-        mean, sd, threshold, lambda s, k: stats.wilson_interval(s, k, 1 - 2 * gate.alpha)[0]
+    if sequential or not is_binary(data):
+        return betting.needed_n(data, threshold, gate.alpha, sequential=sequential)
+    n = int(data.size)
+    p = _shrunk(float(data.sum()), n)  # keeps the spread of an all-agree sample above zero
+    return needed_n_bounded(
+        float(data.mean()),
+        math.sqrt(p * (1 - p)),
+        threshold,
+        lambda s, k: stats.wilson_interval(s, k, 1 - 2 * gate.alpha)[0],
     )
-    if binary or wilson is None:
-        return wilson
-    # scores get BCa from 20 pairs on, but a sample that happens to be all perfect is binary: Wilson's bound
-    return max(wilson, stats.needed_n_normal(mean - threshold, sd, gate.alpha, POWER) or 0)
 
 
 def _shrunk(total: float, n: int) -> float:
@@ -97,82 +92,34 @@ def needed_n_bounded(
 def paired_binary(
     pairs: Sequence[tuple[bool, bool]], gate: GateSpec, metric: Metric, *, sequential: bool
 ) -> GateResult:
-    """``pairs`` are (incumbent ok, candidate ok); the effect is candidate share minus incumbent share."""
+    """``pairs`` are (incumbent ok, candidate ok); the effect is candidate share minus incumbent share, which
+    for ``error_rate`` is incumbent errors minus candidate errors. Paired, in arrival order."""
     n = len(pairs)
     if n == 0:
         return _empty(gate, "no comparable pairs yet")
-    bounds = paired_bounds(pairs, gate.alpha, sequential)
+    bounds = paired_bounds(pairs, gate.alpha, sequential, flip=metric.lower_is_better)
     result = decide(gate, metric, bounds)
     if result.verdict is not Verdict.INCONCLUSIVE:
         return result
-    plus = sum(1 for i, c in pairs if c and not i)
-    minus = sum(1 for i, c in pairs if i and not c)
-    return _with_needed(result, needed_paired(plus, minus, n, gate, sequential=sequential))
+    return _with_needed(result, needed_paired(pairs, gate, metric, sequential=sequential))
 
 
-def needed_paired(plus: int, minus: int, n: int, gate: GateSpec, *, sequential: bool) -> int | None:
-    """The n at which the paired gate PASSes in 80% of samples if both discordant shares hold."""
-    p_plus, p_minus = _shrunk(plus, n), _shrunk(minus, n)
-    if p_plus - p_minus + gate.margin <= 0:
-        return None
-    sd = math.sqrt(max(p_plus + p_minus - (p_plus - p_minus) ** 2, 1e-12))
-    if not sequential:
-        return stats.needed_n_normal(p_plus - p_minus + gate.margin, sd, gate.alpha, POWER)
-    v_plus, v_minus = p_plus * (1 - p_plus), p_minus * (1 - p_minus)
-    z = float(st.norm.ppf(POWER))
-
-    def passes(k: int) -> bool:
-        spread = math.sqrt(k / (v_plus + v_minus))
-        lower, _ = discordant_interval(
-            max(k * p_plus - z * v_plus * spread, 0.0),
-            min(k * p_minus + z * v_minus * spread, k),
-            k,
-            gate.alpha,
-        )
-        return lower > -gate.margin
-
-    return _smallest(passes)
-
-
-def two_binary(
-    incumbent: tuple[int, int],
-    candidate: tuple[int, int],
-    gate: GateSpec,
-    metric: Metric,
-    *,
-    sequential: bool,
-) -> GateResult:
-    """Error rates: (errors, answers) per side. The effect is incumbent rate minus candidate rate."""
-    if candidate[1] == 0:
-        return _empty(gate, "no candidate answers yet")
-    result = decide(gate, metric, error_bounds(incumbent, candidate, gate.alpha, sequential))
-    if result.verdict is not Verdict.INCONCLUSIVE:
-        return result
-    return _with_needed(result, needed_errors(incumbent, candidate, gate, sequential=sequential))
-
-
-def needed_errors(
-    incumbent: tuple[int, int], candidate: tuple[int, int], gate: GateSpec, *, sequential: bool
+def needed_paired(
+    pairs: Sequence[tuple[bool, bool]], gate: GateSpec, metric: Metric, *, sequential: bool
 ) -> int | None:
-    """The n per side at which the gate's own bounds PASS in 80% of samples if both rates hold."""
-    (e_i, n_i), (e_c, n_c) = incumbent, candidate
-    p_i, p_c = _shrunk(e_i, n_i), _shrunk(e_c, n_c)
-    v_i, v_c = p_i * (1 - p_i), p_c * (1 - p_c)
-    z = float(st.norm.ppf(POWER))
-    limit_only = gate.limit is not None and not gate.margin
-
-    def passes(n: int) -> bool:
-        spread = math.sqrt(n / (v_i + v_c))  # a difference at its 20th percentile, split by each side's share
-        cand = min(
-            n * p_c + z * (math.sqrt(n * v_c) if limit_only else v_c * spread) + 0.5, n
-        )  # +1/2: whole counts
-        inc = max(n * p_i - z * v_i * spread - 0.5, 0.0)
-        lower, _, _, own_hi, _ = error_interval(inc, n, cand, n, gate.alpha, sequential)
-        return own_hi <= gate.limit if limit_only and gate.limit is not None else lower > -gate.margin
-
-    if (gate.limit - p_c if limit_only and gate.limit is not None else p_i - p_c + gate.margin) <= 0:
-        return None
-    return _smallest(passes)
+    """The n at which the paired gate PASSes in 80% of samples drawn like the observed pairs."""
+    if gate.limit is not None and not gate.margin:  # the candidate's own error rate against the limit
+        ok = np.asarray([1.0 if c else 0.0 for _, c in pairs])
+        return needed_one_sample(ok, gate, metric, sequential=sequential)
+    shifted = paired_shifted(pairs)
+    threshold = (1 - gate.margin) / 2
+    if sequential:
+        return betting.needed_n(shifted, threshold, gate.alpha, sequential=True)
+    n = len(pairs)
+    plus = _shrunk(float(np.sum(shifted == 1.0)), n)
+    minus = _shrunk(float(np.sum(shifted == 0.0)), n)
+    sd = math.sqrt(max(plus + minus - (plus - minus) ** 2, 1e-12))
+    return stats.needed_n_normal(plus - minus + gate.margin, sd, gate.alpha, POWER)
 
 
 def _smallest(passes: Callable[[int], bool]) -> int | None:
@@ -216,10 +163,10 @@ def two_latency(
     result = decide(gate, metric, bounds)
     if result.verdict is not Verdict.INCONCLUSIVE:
         return result
-    return _with_needed(result, _needed_latency(bounds, inc, cand, q, gate, sequential))
+    return _with_needed(result, needed_latency(bounds, inc, cand, q, gate, sequential))
 
 
-def _needed_latency(
+def needed_latency(
     b: Bounds, inc: np.ndarray, cand: np.ndarray, q: float, gate: GateSpec, sequential: bool
 ) -> int | None:
     # how many standard errors the current half-width spans: z for a fixed interval, more for a sequence
@@ -234,9 +181,14 @@ def _needed_latency(
         sd = width * math.sqrt(b.n) / z
     else:  # too few observations for any bound: the normal-theory spread of a sample quantile
         spread = math.sqrt(q * (1 - q)) / float(st.norm.pdf(st.norm.ppf(q)))
-        sd = spread * math.sqrt(float(np.var(cand)) + (float(np.var(inc)) if inc.size else 0.0))
+        sd = spread * math.sqrt(_finite_var(cand) + _finite_var(inc))
     needed = _needed_normal(gap, sd, gate.alpha, sequential)
     return None if needed is None else max(needed, min_n_quantile(q, gate.alpha / 2, sequential))
+
+
+def _finite_var(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.var(finite)) if finite.size else 0.0
 
 
 def min_n_quantile(q: float, alpha: float, sequential: bool) -> int:

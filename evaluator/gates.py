@@ -3,8 +3,13 @@
 ``evaluate_gates(pairs, gates, sequential=True, settings=None)`` scores the pairs and answers every gate with
 a :class:`GateResult`. A gate whose task is ``*`` is answered once per task present that the metric applies
 to (``result.gate.task`` names the task, ``result.extra["spec_task"]`` is ``"*"``); side metrics (latency,
-TTFT, error rate) with ``*`` pool every pair and keep the spec unchanged. A gate for a task with no pairs, or
-a metric that does not apply to the task, is INCONCLUSIVE with ``n == 0`` (an idle gate).
+TTFT, error rate) with ``*`` pool every pair and keep the spec unchanged.
+
+Idle or inconclusive, never silently passed: a gate for a task with no pairs at all is *idle* (``idle=True``;
+a policy with ``ignore_idle_gates`` leaves it out). A gate whose task has pairs but that cannot be answered
+(the metric does not apply to the task, no critical fields are named, nothing comparable) is INCONCLUSIVE and
+not idle. A task with pairs that no quality gate covers gets an ``ungated`` INCONCLUSIVE result of its own, so
+a policy that forgets a task can never PASS on the strength of the others.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from core.pair import Pair
-from evaluator.metrics import LATENCY_QUANTILES, METRICS, Metric
+from evaluator.metrics import CLASSIFY, EXTRACT, LATENCY_QUANTILES, METRICS, TOOLS, Metric
 from evaluator.scoring import PairScore, Scored, SettingsLike, score_pairs, side_values
-from evaluator.verdict import GateResult, GateSpec, Verdict
+from evaluator.verdict import UNGATED, GateResult, GateSpec, Verdict
 
 if TYPE_CHECKING:
     from core.store import Store
+
+# What an ``ungated`` result suggests adding, by scoring kind.
+SUGGESTED_METRIC = {CLASSIFY: "agreement", EXTRACT: "field_f1", TOOLS: "tool_match"}
 
 # The built-in gates when no policy is given (the shipped policies/default.yaml says the same, per task).
 DEFAULT_GATES: tuple[GateSpec, ...] = (
@@ -41,22 +49,30 @@ def evaluate_gates(
     sequential: bool = True,
     settings: SettingsLike | None = None,
     store: Store | None = None,
+    coverage: bool = True,
 ) -> list[GateResult]:
     """Score ``pairs`` and answer each gate. ``sequential`` (the default) uses always-valid bounds, right for
-    a rollout that looks again and again; ``store`` only replays cached judge verdicts (never the network)."""
+    a rollout that looks again and again; ``store`` only replays cached judge verdicts (never the network).
+    ``coverage`` adds the ``ungated`` results (off only to ask single questions, never for a verdict)."""
     needed = {g.metric for g in gates}
     scored = score_pairs(pairs, settings=settings, similarity="similarity" in needed)
     if "judge_score" in needed and store is not None:
         from evaluator.judge import apply_cached
 
         apply_cached(scored, store, settings)
-    return answer_gates(scored, gates, sequential=sequential, settings=settings)
+    return answer_gates(scored, gates, sequential=sequential, settings=settings, coverage=coverage)
 
 
 def answer_gates(
-    scored: Scored, gates: Sequence[GateSpec], *, sequential: bool, settings: SettingsLike | None = None
+    scored: Scored,
+    gates: Sequence[GateSpec],
+    *,
+    sequential: bool,
+    settings: SettingsLike | None = None,
+    coverage: bool = True,
 ) -> list[GateResult]:
-    """Answer gates over already scored pairs (pure; what :func:`evaluate_gates` and the report share)."""
+    """Answer gates over already scored pairs (pure; what :func:`evaluate_gates` and the report share), then
+    one ``ungated`` INCONCLUSIVE result per task with pairs that no quality gate covers."""
     by_task: dict[str, list[PairScore]] = {}
     for score in scored.scores:
         by_task.setdefault(score.task, []).append(score)
@@ -64,7 +80,30 @@ def answer_gates(
     results: list[GateResult] = []
     for gate in gates:
         results.extend(_answer(scored, by_task, gate, sequential, critical))
-    return results
+    return results + ungated(scored, results) if coverage else results
+
+
+def ungated(scored: Scored, results: Sequence[GateResult]) -> list[GateResult]:
+    """An INCONCLUSIVE result for each task with pairs and no quality gate that applies to its kind."""
+    covered = {
+        r.gate.task
+        for r in results
+        if r.gate.metric in METRICS and scored.tasks.get(r.gate.task) in METRICS[r.gate.metric].kinds
+    }
+    out: list[GateResult] = []
+    for task, kind in sorted(scored.tasks.items()):
+        if task in covered:
+            continue
+        metric = SUGGESTED_METRIC.get(kind, "similarity")
+        detail = (
+            f"task {task!r} ({kind}) has pairs but no quality gate: the verdict cannot be PASS; add e.g. "
+            f"{{task: {task}, metric: {metric}, margin: 0.05}} to the policy's gates"
+        )
+        n = scored.pairs_per_task.get(task, 0)
+        out.append(
+            GateResult(GateSpec(task, UNGATED), Verdict.INCONCLUSIVE, None, None, None, n, None, "", detail)
+        )
+    return out
 
 
 def _answer(
@@ -83,8 +122,6 @@ def _answer(
     if gate.task != "*":
         return [_task_gate(scored, by_task, gate, metric, sequential, critical)]
     tasks = [t for t, kind in sorted(scored.tasks.items()) if kind in metric.kinds]
-    if metric.name == "critical_exact":
-        tasks = [t for t in tasks if _critical_for(critical, t)]
     return [
         _with_spec(_task_gate(scored, by_task, replace(gate, task=t), metric, sequential, critical))
         for t in tasks
@@ -105,10 +142,14 @@ def _task_gate(
     if kind is None:
         return _idle(gate, f"no pairs for task {gate.task!r} in this window")
     if kind not in metric.kinds:
-        return _idle(gate, f"{metric.name} does not apply to task {gate.task!r} (scored as {kind})")
+        return _open(
+            gate, f"{metric.name} does not apply to task {gate.task!r} (scored as {kind}); fix the gate"
+        )
     if metric.name == "critical_exact" and not _critical_for(critical, gate.task):
-        return _idle(
-            gate, f"no critical fields for {gate.task!r}: add evaluation.critical_fields.{gate.task}"
+        return _open(
+            gate,
+            f"no critical fields for {gate.task!r}: name them in evaluation.critical_fields.{gate.task} "
+            "or remove this gate",
         )
     scores = by_task.get(gate.task, [])
     if metric.family == "paired_binary":
@@ -120,7 +161,7 @@ def _task_gate(
         return decide.paired_binary(pairs, gate, metric, sequential=sequential)
     values = _values(scores, metric.name)
     if metric.name == "similarity" and scores and not values:
-        return _idle(gate, "similarity was not computed (see the bad-input section)")
+        return _open(gate, "similarity was not computed (see the bad-input section)")
     return decide.one_sample(values, gate, metric, sequential=sequential)
 
 
@@ -146,17 +187,15 @@ def _side_gate(scored: Scored, gate: GateSpec, metric: Metric, sequential: bool)
     from evaluator import decide
 
     task = None if gate.task == "*" else gate.task
+    if not any(task is None or obs.task == task for obs in scored.sides):
+        return _idle(gate, "no answers in this window" if task is None else f"no pairs for task {task!r}")
     if metric.name == "error_rate":
-        counts = {side: [0, 0] for side in ("incumbent", "candidate")}
-        for obs in scored.sides:
-            if task is None or obs.task == task:
-                counts[obs.side][0] += 0 if obs.ok else 1
-                counts[obs.side][1] += 1
-        inc, cand = counts["incumbent"], counts["candidate"]
-        return decide.two_binary((inc[0], inc[1]), (cand[0], cand[1]), gate, metric, sequential=sequential)
+        pairs = [(inc, cand) for obs_task, inc, cand in scored.outcomes if task is None or obs_task == task]
+        return decide.paired_binary(pairs, gate, metric, sequential=sequential)
     attr = "ttft_ms" if metric.name.startswith("ttft") else "latency_ms"
-    inc_values = side_values(scored.sides, "incumbent", attr, task)
-    cand_values = side_values(scored.sides, "candidate", attr, task)
+    failures = attr == "latency_ms"  # a failed answer is the slowest; TTFT exists only for streams
+    inc_values = side_values(scored.sides, "incumbent", attr, task, failures=failures)
+    cand_values = side_values(scored.sides, "candidate", attr, task, failures=failures)
     q = LATENCY_QUANTILES[metric.name]
     return decide.two_latency(inc_values, cand_values, q, gate, metric, sequential=sequential)
 
@@ -171,4 +210,10 @@ def _with_spec(result: GateResult) -> GateResult:
 
 
 def _idle(gate: GateSpec, detail: str) -> GateResult:
+    """No pairs of the gate's task at all."""
+    return GateResult(gate, Verdict.INCONCLUSIVE, None, None, None, 0, None, "", detail, idle=True)
+
+
+def _open(gate: GateSpec, detail: str) -> GateResult:
+    """The task has pairs but the gate cannot be answered: INCONCLUSIVE, and it counts."""
     return GateResult(gate, Verdict.INCONCLUSIVE, None, None, None, 0, None, "", detail)

@@ -42,6 +42,7 @@ SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "m": 1e6, "billi
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
+_JOINED = re.compile(r"[;]\s*|,\s+(?:and|but|while|whereas)\s+")
 _NUMBER = re.compile(
     r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
     r"(?:\s*(?i:(thousand|million|billion|bn|mn))\b|([kKMB])\b)?"
@@ -92,7 +93,9 @@ def negation_flip(incumbent: str, candidate: str) -> str | None:
 
 
 def _sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE.split(text) if s.strip()]
+    """Sentences, cut again at ", and" / ", but" / ";" so that two joined statements are compared one by one."""
+    parts = (p for s in _SENTENCE.split(text) for p in _JOINED.split(s))
+    return [p for p in parts if p.strip()]
 
 
 def _jaccard(left: frozenset[str], right: frozenset[str]) -> float:

@@ -1,5 +1,9 @@
-"""A self-contained HTML report a person can open: the Markdown's tables plus distribution plots
-(similarity per task, latency and TTFT per side), drawn with matplotlib's Agg backend and embedded as base64 PNG.
+"""A self-contained HTML report a person can open: everything the Markdown has (gates, latency and errors,
+tasks with their label confusion, cost, pairs for review and the worst pairs, bad input) plus distribution
+plots (similarity per task, latency and TTFT per side), drawn with matplotlib's Agg backend as base64 PNG.
+
+No emoji: a headless browser or a CI artifact viewer without an emoji font shows them as empty boxes, so the
+verdicts are words styled by CSS.
 """
 
 from __future__ import annotations
@@ -11,19 +15,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from evaluator.render import (
-    ICONS,
+    CONFUSION_HEADER,
+    PAIR_HEADER,
     SIDES_HEADER,
+    TASKS_HEADER,
     bound_text,
+    confusion_rows,
     estimate_text,
     fmt_num,
     gate_name,
     headline,
     needed_text,
+    pair_rows,
     side_rows,
-    verdict_text,
+    task_rows,
 )
 from evaluator.report import PairView, Report
 from evaluator.scoring import SIMILARITY_THRESHOLD
+from evaluator.verdict import GateResult
 
 COLORS = {"incumbent": "#4c72b0", "candidate": "#dd8452"}
 STYLE = """
@@ -38,7 +47,7 @@ img{max-width:100%;border:1px solid #eee}
 
 def to_html(report: Report) -> str:
     parts = [
-        f"<h1 class='{report.verdict.value}'>{ICONS[report.verdict]} {report.verdict.value}</h1>",
+        f"<h1 class='{report.verdict.value}'>{report.verdict.value}</h1>",
         f"<p>{_e(headline(report))}</p>",
         "<h2>Gates</h2>",
         _table(
@@ -46,12 +55,12 @@ def to_html(report: Report) -> str:
             (
                 (
                     gate_name(r),
-                    (verdict_text(r), r.verdict.value),
+                    (_verdict_word(r), r.verdict.value),
                     estimate_text(r),
                     f"[{fmt_num(r.lower)}, {fmt_num(r.upper)}]",
                     bound_text(r),
                     r.n,
-                    needed_text(r),
+                    needed_text(r, report.window_s),
                     r.method,
                     r.detail,
                 )
@@ -62,6 +71,7 @@ def to_html(report: Report) -> str:
         *_plots(report),
         "<h2>Latency and errors</h2>",
         _table(SIDES_HEADER, side_rows(report)),
+        *_tasks(report),
         *_cost(report),
         *_pairs(f"Needs human review ({report.review_total} flagged by the guards)", report.review),
         *_pairs("Worst pairs", report.worst),
@@ -78,6 +88,21 @@ def to_html(report: Report) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>alveare-migrate parity report</title>"
         f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
     )
+
+
+def _verdict_word(result: GateResult) -> str:
+    return "idle (no pairs of this task)" if result.idle else result.verdict.value
+
+
+def _tasks(report: Report) -> list[str]:
+    if not report.tasks:
+        return []
+    parts = ["<h2>Tasks</h2>", _table(TASKS_HEADER, task_rows(report))]
+    for task in report.tasks:
+        if task.confusion:
+            parts.append(f"<h3>Label pairs for {_e(task.task)} (incumbent to candidate)</h3>")
+            parts.append(_table(CONFUSION_HEADER, confusion_rows(task.confusion)))
+    return parts
 
 
 def _e(value: Any) -> str:
@@ -115,13 +140,7 @@ def _cost(report: Report) -> list[str]:
 def _pairs(title: str, pairs: Sequence[PairView]) -> list[str]:
     if not pairs:
         return []
-    rows = [
-        (p.pair_id, p.task, fmt_num(p.score, 3), p.note, p.request, p.incumbent, p.candidate) for p in pairs
-    ]
-    return [
-        f"<h2>{_e(title)}</h2>",
-        _table(("Pair", "Task", "Score", "Why", "Request", "Incumbent", "Candidate"), rows, text_from=3),
-    ]
+    return [f"<h2>{_e(title)}</h2>", _table(PAIR_HEADER, pair_rows(pairs), text_from=3)]
 
 
 def _plots(report: Report) -> list[str]:

@@ -1,18 +1,19 @@
 """Extraction scoring: JSON validity, schema validity, field-level F1 and exact critical fields.
 
-Nested objects are flattened to dotted paths (``customer.address.city``); list items share the path with ``[]``
-appended (``tags[]``), so list order does not matter and duplicates count (multisets). Values are normalized
-for F1 (strings case-folded with whitespace collapsed, numbers to 9 significant digits) but compared raw
-(canonical JSON) for critical fields.
+Nested objects are flattened to paths (``customer.address.city``); list items by position (``items[0].qty``)
+or by a configured key (``items[sku="A1"].qty``), so a quantity moved to another item is a miss, never a
+multiset coincidence. Leaves are compared as the app would see them (:mod:`evaluator.values`): types must
+match (``"true"`` is not ``true``), integers and strings exactly, ``814.0`` equals ``814``, and only genuine
+floats get a (per-field configurable) relative tolerance. F1 and critical fields use the same comparison.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+
+from evaluator.values import EXACT, Rules, flatten, leaf_equal
 
 _NOT_PARSED = object()
 
@@ -80,46 +81,6 @@ def parse_answer(text: str, request: dict[str, Any], schemas: SchemaCache) -> Pa
     return Parsed(True, value, schema_valid)
 
 
-def flatten(value: Any, prefix: str = "") -> Counter[tuple[str, str]]:
-    """Normalized (path, value) pairs as a multiset."""
-    out: Counter[tuple[str, str]] = Counter()
-    _flatten_into(out, value, prefix, normalize=True)
-    return out
-
-
-def flatten_raw(value: Any, prefix: str = "") -> Counter[tuple[str, str]]:
-    """Exact (path, canonical JSON value) pairs, keys unchanged: what critical fields compare."""
-    out: Counter[tuple[str, str]] = Counter()
-    _flatten_into(out, value, prefix, normalize=False)
-    return out
-
-
-def _flatten_into(out: Counter[tuple[str, str]], value: Any, path: str, *, normalize: bool) -> None:
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            name = " ".join(str(key).casefold().split()) if normalize else str(key)
-            _flatten_into(out, item, f"{path}.{name}" if path else name, normalize=normalize)
-    elif isinstance(value, list) and value:
-        for item in value:
-            _flatten_into(out, item, f"{path}[]", normalize=normalize)
-    else:
-        out[(path or "$", normalize_scalar(value) if normalize else _canonical(value))] += 1
-
-
-def normalize_scalar(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int | float):
-        return f"{float(value):.9g}" if math.isfinite(float(value)) else str(value)
-    if isinstance(value, str):
-        return " ".join(value.casefold().split())
-    return _canonical(value)  # empty dict / list
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 @dataclass(frozen=True)
 class FieldScore:
     precision: float
@@ -127,29 +88,36 @@ class FieldScore:
     f1: float
 
 
-def field_score(incumbent: Any, candidate: Any) -> FieldScore:
-    """Precision, recall and F1 of the candidate's normalized key/value pairs against the incumbent's."""
-    reference, predicted = flatten(incumbent), flatten(candidate)
+def field_score(incumbent: Any, candidate: Any, rules: Rules = EXACT) -> FieldScore:
+    """Precision, recall and F1 of the candidate's leaves (by path) against the incumbent's: a leaf is a hit
+    when the same path holds an equal value (:func:`evaluator.values.leaf_equal`)."""
+    reference, predicted = flatten(incumbent, rules), flatten(candidate, rules)
     if not reference and not predicted:
         return FieldScore(1.0, 1.0, 1.0)
-    hits = sum((reference & predicted).values())
-    precision = hits / sum(predicted.values()) if predicted else 0.0
-    recall = hits / sum(reference.values()) if reference else 0.0
+    hits = sum(
+        1
+        for path, value in predicted.items()
+        if path in reference and leaf_equal(reference[path], value, rules, path)
+    )
+    precision = hits / len(predicted) if predicted else 0.0
+    recall = hits / len(reference) if reference else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return FieldScore(precision, recall, f1)
 
 
-def critical_match(incumbent: Any, candidate: Any, fields: tuple[str, ...]) -> bool:
-    """Every critical field (a flattened path) has exactly the same values on both sides."""
-    reference, predicted = flatten_raw(incumbent), flatten_raw(candidate)
-    return all(_values_at(reference, f) == _values_at(predicted, f) for f in fields)
+def critical_match(incumbent: Any, candidate: Any, fields: tuple[str, ...], rules: Rules = EXACT) -> bool:
+    """Every critical field (a path; everything under it for an object or list) is present on the same paths
+    with equal values on both sides."""
+    reference, predicted = flatten(incumbent, rules), flatten(candidate, rules)
+    for name in fields:
+        mine, theirs = _under(reference, name), _under(predicted, name)
+        if mine.keys() != theirs.keys():
+            return False
+        if not all(leaf_equal(mine[p], theirs[p], rules, p) for p in mine):
+            return False
+    return True
 
 
-def _values_at(flat: Counter[tuple[str, str]], path: str) -> list[str]:
-    nested = (path + ".", path + "[]")
-    return sorted(
-        f"{p}={v}"
-        for (p, v), count in flat.items()
-        for _ in range(count)
-        if p == path or p.startswith(nested)
-    )
+def _under(flat: dict[str, Any], path: str) -> dict[str, Any]:
+    nested = (path + ".", path + "[")
+    return {p: v for p, v in flat.items() if p == path or p.startswith(nested)}

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from evaluator.report import PairView, Report
-from evaluator.verdict import GateResult, Verdict
+from evaluator.verdict import UNGATED, GateResult, Verdict
 
 ICONS = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.INCONCLUSIVE: "⏳"}
 MD_CELL = 300
@@ -24,8 +24,8 @@ def fmt_num(value: float | None, digits: int = 4) -> str:
 
 
 def verdict_text(result: GateResult) -> str:
-    if result.n == 0 and result.verdict is Verdict.INCONCLUSIVE:
-        return "➖ idle (no pairs)"
+    if result.idle:
+        return "➖ idle (no pairs of this task)"
     return f"{ICONS[result.verdict]} {result.verdict.value}"
 
 
@@ -49,17 +49,44 @@ def headline(report: Report) -> str:
     text = "INCONCLUSIVE: not enough pairs yet"
     if waiting:
         slowest = max(waiting, key=lambda r: (r.needed_n or 0) - r.n)
-        text += f", about {(slowest.needed_n or 0) - slowest.n:,} more comparable pairs needed ({gate_name(slowest)})"
+        more = (slowest.needed_n or 0) - slowest.n
+        wait = time_needed(more, slowest.n, report.window_s)
+        text += f", about {more:,} more comparable pairs needed ({gate_name(slowest)}{', ' + wait if wait else ''})"
+    ungated = [r.gate.task for r in report.results if r.gate.metric == UNGATED]
+    if ungated:
+        text += f"; no quality gate for: {', '.join(ungated)} (add one to the policy)"
     trending = [gate_name(r) for r in open_gates if r.needed_n is None]
     if trending:
         text += f"; at the current estimate these would not pass: {', '.join(trending)}"
     return f"{text}. {counts}."
 
 
-def needed_text(result: GateResult) -> str:
+def needed_text(result: GateResult, window_s: float | None = None) -> str:
+    """``1,240 pairs (~3.1 h more at 250 pairs/h)``: the claim, and how long the rest takes at the rate this
+    gate's pairs arrived in the window."""
     if result.verdict is not Verdict.INCONCLUSIVE or result.n == 0:
         return ""
-    return f"{result.needed_n:,}" if result.needed_n is not None else "not at this estimate"
+    if result.needed_n is None:
+        return "not at this estimate"
+    text = f"{result.needed_n:,} pairs"
+    wait = time_needed(result.needed_n - result.n, result.n, window_s)
+    return f"{text} ({wait})" if wait else text
+
+
+def time_needed(more: int, seen: int, window_s: float | None) -> str:
+    """``~3.1 h more at 250 pairs/h``, or "" when the window says nothing about the rate."""
+    if not window_s or seen <= 1 or more <= 0:
+        return ""
+    per_hour = seen / window_s * 3600
+    seconds = more / (seen / window_s)
+    return f"~{duration_text(seconds)} more at {fmt_num(per_hour, 3)} pairs/h"
+
+
+def duration_text(seconds: float) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 # --- Markdown ------------------------------------------------------------------------------------------
@@ -110,7 +137,7 @@ def to_markdown(report: Report) -> str:
                 f"[{fmt_num(r.lower)}, {fmt_num(r.upper)}]",
                 bound_text(r),
                 r.n,
-                needed_text(r),
+                needed_text(r, report.window_s),
             )
             for r in report.results
         ),
@@ -154,10 +181,23 @@ def _sides_md(report: Report) -> list[str]:
     return ["", "### Latency and errors", "", *_table(SIDES_HEADER, side_rows(report))]
 
 
-def _tasks_md(report: Report) -> list[str]:
-    if not report.tasks:
-        return []
-    rows = [
+TASKS_HEADER = (
+    "Task",
+    "Kind",
+    "Compared",
+    "Agreement",
+    "Field F1",
+    "Tool match",
+    "Mean cosine",
+    "Equivalent",
+    "Flagged",
+    "Judge",
+)
+
+
+def task_rows(report: Report) -> list[tuple[object, ...]]:
+    """One row per task (Markdown and HTML share it)."""
+    return [
         (
             t.task,
             t.kind,
@@ -172,26 +212,24 @@ def _tasks_md(report: Report) -> list[str]:
         )
         for t in report.tasks
     ]
-    header = (
-        "Task",
-        "Kind",
-        "Compared",
-        "Agreement",
-        "Field F1",
-        "Tool match",
-        "Mean cosine",
-        "Equivalent",
-        "Flagged",
-        "Judge",
-    )
-    lines = ["", "### Tasks", "", *_table(header, rows)]
+
+
+CONFUSION_HEADER = ("Incumbent", "Candidate", "Count")
+CONFUSION_ROWS = 20
+
+
+def confusion_rows(confusion: Sequence[tuple[str, str, int]]) -> list[tuple[object, ...]]:
+    return [(a or "(empty)", b or "(empty)", n) for a, b, n in confusion[:CONFUSION_ROWS]]
+
+
+def _tasks_md(report: Report) -> list[str]:
+    if not report.tasks:
+        return []
+    lines = ["", "### Tasks", "", *_table(TASKS_HEADER, task_rows(report))]
     for task in report.tasks:
         if task.confusion:
             lines += ["", f"Label pairs for {task.task} (incumbent → candidate):", ""]
-            lines += _table(
-                ("Incumbent", "Candidate", "Count"),
-                [(a or "(empty)", b or "(empty)", n) for a, b, n in task.confusion[:20]],
-            )
+            lines += _table(CONFUSION_HEADER, confusion_rows(task.confusion))
     return lines
 
 
@@ -219,18 +257,29 @@ def _cost_md(report: Report) -> list[str]:
     return lines
 
 
+PAIR_HEADER = ("Pair", "Task", "Score", "Why", "Request", "Incumbent", "Candidate")
+
+
+def pair_rows(pairs: Sequence[PairView]) -> list[tuple[object, ...]]:
+    """One row per distinct pair; ``p000123 (×12)`` when identical pairs were grouped (Markdown and HTML)."""
+    return [
+        (
+            p.pair_id + (f" (×{p.count})" if p.count > 1 else ""),
+            p.task,
+            fmt_num(p.score, 3),
+            p.note,
+            p.request,
+            p.incumbent,
+            p.candidate,
+        )
+        for p in pairs
+    ]
+
+
 def _pairs_md(title: str, pairs: Sequence[PairView]) -> list[str]:
     if not pairs:
         return []
-    rows = [
-        (p.pair_id, p.task, fmt_num(p.score, 3), p.note, p.request, p.incumbent, p.candidate) for p in pairs
-    ]
-    return [
-        "",
-        f"### {title}",
-        "",
-        *_table(("Pair", "Task", "Score", "Why", "Request", "Incumbent", "Candidate"), rows),
-    ]
+    return ["", f"### {title}", "", *_table(PAIR_HEADER, pair_rows(pairs))]
 
 
 def _problems_md(report: Report) -> list[str]:
@@ -266,13 +315,16 @@ def _json_default(value: Any) -> Any:
 
 
 def to_junit(report: Report) -> str:
-    """One testcase per (task, gate): FAIL is a failure, INCONCLUSIVE is skipped, both with the numbers."""
+    """One testcase per (task, gate). FAIL is a failure; INCONCLUSIVE is an *error* (type ``Inconclusive``),
+    so no CI reads an unproven candidate as green; an idle gate (no pairs of its task) is skipped. The suite
+    carries the overall verdict as a property."""
     failures = sum(1 for r in report.results if r.verdict is Verdict.FAIL)
-    skipped = sum(1 for r in report.results if r.verdict is Verdict.INCONCLUSIVE)
+    errors = sum(1 for r in report.results if r.verdict is Verdict.INCONCLUSIVE and not r.idle)
+    skipped = sum(1 for r in report.results if r.idle)
     counts = {
         "tests": str(len(report.results)),
         "failures": str(failures),
-        "errors": "0",
+        "errors": str(errors),
         "skipped": str(skipped),
     }
     root = ET.Element("testsuites", {"name": "alveare-migrate parity", **counts})
@@ -291,8 +343,10 @@ def to_junit(report: Report) -> str:
         message = junit_message(result)
         if result.verdict is Verdict.FAIL:
             ET.SubElement(case, "failure", message=message, type="NonInferiority").text = result.detail
-        elif result.verdict is Verdict.INCONCLUSIVE:
+        elif result.idle:
             ET.SubElement(case, "skipped", message=message)
+        elif result.verdict is Verdict.INCONCLUSIVE:
+            ET.SubElement(case, "error", message=message, type="Inconclusive").text = result.detail
         ET.SubElement(case, "system-out").text = f"{message}\nmethod: {result.method}\n{result.detail}"
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -10,7 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from core.pair import SIDES, Pair, Side
@@ -65,7 +65,8 @@ class SideSummary:
 
 @dataclass(frozen=True)
 class PairView:
-    """One pair side by side, for the worst-pairs and human-review sections."""
+    """One pair side by side, for the worst-pairs and human-review sections. ``count``: pairs with the same
+    task, request and answers shown as one row (``pair_id`` is the first of them)."""
 
     pair_id: str
     task: str
@@ -74,6 +75,7 @@ class PairView:
     incumbent: str
     candidate: str
     note: str
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Report:
     judge: dict[str, Any] | None
     more_needed: int | None
     distributions: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    window_s: float | None = None  # first to last recorded pair: "needed" as time at the observed rate
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``schema_version`` 1); non-finite numbers become null."""
@@ -107,6 +110,7 @@ class Report:
             "filters": self.filters,
             "pairs": {"total": self.total, "compared": self.compared},
             "more_pairs_needed": self.more_needed,
+            "window_s": self.window_s,
             "gates": [result_dict(r) for r in self.results],
             "tasks": [asdict(t) for t in self.tasks],
             "sides": [asdict(s) for s in self.sides],
@@ -259,7 +263,7 @@ def _assemble(
     judge: dict[str, Any] | None,
     ignore_idle: bool,
 ) -> Report:
-    counted = [r for r in results if not (ignore_idle and r.n == 0)]
+    counted = [r for r in results if not (ignore_idle and r.idle)]
     verdict = overall(counted) if scored.total else Verdict.INCONCLUSIVE
     flagged = [s for s in scored.scores if s.flags]
     return Report(
@@ -278,12 +282,13 @@ def _assemble(
         cost=cost,
         problems=dict(sorted(scored.problems.counts.items())),
         problem_examples=scored.problems.examples,
-        review=tuple(_view(s) for s in flagged[:REVIEW_LISTED]),
+        review=_grouped(flagged)[:REVIEW_LISTED],
         review_total=len(flagged),
         worst=_worst(scored.scores),
         judge=judge,
         more_needed=_more_needed(results) if verdict is Verdict.INCONCLUSIVE else None,
         distributions=_distributions(scored),
+        window_s=scored.window_s,
     )
 
 
@@ -343,6 +348,8 @@ def _view(score: PairScore) -> PairView:
     notes = [f"{f.guard}: {f.detail}" for f in score.flags]
     if score.similarity is not None:
         notes.insert(0, f"cosine {score.similarity:.3f}")
+    if score.judge is not None:
+        notes.append(f"judge {score.judge:.2g}")
     if score.kind == EXTRACT and score.field_f1 is not None:
         notes.insert(0, f"field F1 {score.field_f1:.3f}")
     if score.json_valid_candidate is False:
@@ -359,12 +366,37 @@ def _view(score: PairScore) -> PairView:
 
 
 def _worst(scores: list[PairScore]) -> tuple[PairView, ...]:
+    """Per task: the pairs a guard or the judge flagged although their embeddings are close (the ones a
+    similarity score would hide), then the lowest scores; identical pairs grouped with a count."""
     by_task: dict[str, list[PairScore]] = {}
     for score in scores:
-        if score.quality is not None and score.quality < 1.0:
+        if (score.quality is not None and score.quality < 1.0) or _hidden_problem(score):
             by_task.setdefault(score.task, []).append(score)
-    picked = [s for group in by_task.values() for s in sorted(group, key=_quality_key)[:WORST_PER_TASK]]
-    return tuple(_view(s) for s in sorted(picked, key=_quality_key)[:WORST_TOTAL])
+    picked: list[PairView] = []
+    for group in by_task.values():
+        hidden = [s for s in group if _hidden_problem(s)]
+        rest = sorted((s for s in group if not _hidden_problem(s)), key=_quality_key)
+        views = _grouped(hidden)[: WORST_PER_TASK // 2 + 1] + _grouped(rest)
+        picked.extend(views[:WORST_PER_TASK])
+    return tuple(sorted(picked, key=lambda v: v.score if v.score is not None else 1.0)[:WORST_TOTAL])
+
+
+def _hidden_problem(score: PairScore) -> bool:
+    """Close embeddings, yet a guard flagged it or the judge preferred the incumbent."""
+    from evaluator.scoring import SIMILARITY_THRESHOLD
+
+    close = score.similarity is not None and score.similarity >= SIMILARITY_THRESHOLD
+    return close and (bool(score.flags) or (score.judge is not None and score.judge < 0.5))
+
+
+def _grouped(scores: Iterable[PairScore]) -> tuple[PairView, ...]:
+    """One view per distinct (task, request, incumbent, candidate), in first-seen order, with a count."""
+    views: dict[tuple[str, str, str, str], PairView] = {}
+    for score in scores:
+        key = (score.task, score.request, score.incumbent_text, score.candidate_text)
+        seen = views.get(key)
+        views[key] = _view(score) if seen is None else replace(seen, count=seen.count + 1)
+    return tuple(views.values())
 
 
 def _quality_key(score: PairScore) -> float:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from core.pair import SIDES, Answer, Pair, Side
-from evaluator import guards, jsonfields, tools
-from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TOOLS, kind_of_task
+from evaluator import facts, guards, jsonfields, tools
+from evaluator.metrics import CHAT, CLASSIFY, EXTRACT, SUMMARISE, TASK_ALIASES, TOOLS, kind_of_task
 from evaluator.records import BadRecord
 from evaluator.text import Text, answer_text, excerpt, normalize_label, request_text, word_count
+from evaluator.values import Rules
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,17 @@ class SettingsLike(Protocol):
     def critical_fields(self) -> Mapping[str, tuple[str, ...]]: ...
     @property
     def judge(self) -> JudgeLike | None: ...
+    @property
+    def list_keys(self) -> Mapping[str, str]: ...
+    @property
+    def float_tolerance(self) -> Mapping[str, float]: ...
+
+
+def value_rules(settings: SettingsLike | None) -> Rules:
+    """How extraction fields and tool arguments are compared (list keys, per-field float tolerance)."""
+    if settings is None:
+        return Rules()
+    return Rules(dict(settings.list_keys), dict(settings.float_tolerance))
 
 
 @dataclass(frozen=True)
@@ -124,6 +137,18 @@ class Scored:
     sides: list[SideObs]
     problems: Problems
     tasks: dict[str, str]  # every task seen (complete or not) -> its scoring kind
+    pairs_per_task: dict[str, int] = field(default_factory=dict)
+    # (task, incumbent ok, candidate ok) for every pair where both sides answered or failed, in order
+    outcomes: list[tuple[str, bool, bool]] = field(default_factory=list)
+    first_ts: float | None = None  # the recording window, for "needed" as time at the observed rate
+    last_ts: float | None = None
+
+    @property
+    def window_s(self) -> float | None:
+        if self.first_ts is None or self.last_ts is None or self.last_ts <= self.first_ts:
+            return None
+        return self.last_ts - self.first_ts
+
     total: int = 0
     complete: int = 0
 
@@ -146,7 +171,9 @@ def infer_kind(pair: Pair) -> str:
 
 
 def task_name(pair: Pair, kind: str) -> str:
-    return pair.task or kind
+    """The task a pair is reported and gated under: its own name (``summarize`` spelt as ``summarise``), or
+    its inferred kind when the proxy did not know it."""
+    return TASK_ALIASES.get(pair.task, pair.task) or kind
 
 
 def score_pairs(
@@ -176,6 +203,7 @@ class Scorer:
 
     def __init__(self, settings: SettingsLike | None) -> None:
         self.critical = dict(settings.critical_fields) if settings is not None else {}
+        self.rules = value_rules(settings)
         self.schemas = jsonfields.SchemaCache()
         self.scored = Scored([], [], Problems(), {})
         self._prose: list[tuple[int, str, str]] = []  # (index in scores, incumbent text, candidate text)
@@ -191,7 +219,9 @@ class Scorer:
             if only_task is not None and name != only_task:
                 return
             self.scored.total += 1
+            self._window(float(pair.ts))
             self.scored.tasks.setdefault(name, kind)
+            self.scored.pairs_per_task[name] = self.scored.pairs_per_task.get(name, 0) + 1
             self._sides(pair, name)
             scored = self._quality(pair, name, kind)
         except Exception as exc:  # a record we cannot read is reported, never fatal
@@ -206,7 +236,14 @@ class Scorer:
                 self._prose.append((len(self.scored.scores), *texts))
             self.scored.scores.append(score)
 
+    def _window(self, ts: float) -> None:
+        scored = self.scored
+        scored.first_ts = ts if scored.first_ts is None else min(scored.first_ts, ts)
+        scored.last_ts = ts if scored.last_ts is None else max(scored.last_ts, ts)
+
     def _sides(self, pair: Pair, task: str) -> None:
+        if pair.incumbent is not None and pair.candidate is not None:
+            self.scored.outcomes.append((task, pair.incumbent.ok, pair.candidate.ok))
         for side in SIDES:
             answer = pair.answer(side)
             if answer is None:
@@ -259,14 +296,16 @@ class Scorer:
         if not reference.valid:  # no reference to compare fields with
             return score
         fields = (
-            jsonfields.field_score(reference.value, answer.value)
+            jsonfields.field_score(reference.value, answer.value, self.rules)
             if answer.valid
             else jsonfields.FieldScore(0, 0, 0)
         )
         critical = self.critical.get(base.task) or self.critical.get(EXTRACT)
         exact = None
         if critical:
-            exact = answer.valid and jsonfields.critical_match(reference.value, answer.value, tuple(critical))
+            exact = answer.valid and jsonfields.critical_match(
+                reference.value, answer.value, tuple(critical), self.rules
+            )
         return replace(
             score,
             agree=answer.valid and fields.f1 == 1.0,
@@ -277,7 +316,7 @@ class Scorer:
         )
 
     def _tools(self, base: PairScore, incumbent: Answer, candidate: Answer) -> PairScore:
-        result = tools.tool_score(tools.calls_of(incumbent), tools.calls_of(candidate))
+        result = tools.tool_score(tools.calls_of(incumbent), tools.calls_of(candidate), self.rules)
         if result.invalid_arguments:
             self.scored.problems.add("candidate tool arguments not JSON", base.pair_id)
         return replace(
@@ -328,16 +367,40 @@ def _classify(base: PairScore, incumbent: str, candidate: str) -> PairScore:
 
 
 def _prose(base: PairScore, pair: Pair, incumbent: str, candidate: str) -> PairScore:
-    flags = guards.check(incumbent, candidate, request_text(pair.request, limit=200_000))
+    """The guards (negation, changed digits) and the fact checks (:mod:`evaluator.facts`)."""
+    source = request_text(pair.request, limit=200_000)
+    flags = guards.check(incumbent, candidate, source)
+    finish = _finish_reason(pair.candidate)
+    seen = {f.guard for f in flags}
+    for flag in facts.check(incumbent, candidate, source, finish_reason=finish):
+        if not (flag.guard == "quantity" and "numbers" in seen):  # one flag per changed figure
+            flags.append(flag)
     return replace(base, flags=tuple(flags))
 
 
-def side_values(sides: Sequence[SideObs], side: Side, attr: str, task: str | None) -> list[float]:
-    """Latency (``latency_ms``) or TTFT (``ttft_ms``) of one side's ok answers, for one task or all."""
+def _finish_reason(answer: Answer | None) -> str | None:
+    body = answer.body if answer is not None else None
+    choices = body.get("choices") if isinstance(body, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    reason = first.get("finish_reason")
+    return reason if isinstance(reason, str) else None
+
+
+def side_values(
+    sides: Sequence[SideObs], side: Side, attr: str, task: str | None, *, failures: bool = False
+) -> list[float]:
+    """Latency (``latency_ms``) or TTFT (``ttft_ms``) of one side's ok answers, for one task or all.
+    ``failures``: a failed answer (error, timeout, refused) counts as the worst latency, +inf, so a side
+    that times out on slow requests does not look faster for it."""
     out: list[float] = []
     for obs in sides:
-        if obs.side == side and obs.ok and (task is None or obs.task == task):
-            value: Any = getattr(obs, attr)
-            if value is not None:
-                out.append(float(value))
+        if obs.side != side or not (task is None or obs.task == task):
+            continue
+        if not obs.ok:
+            if failures:
+                out.append(math.inf)
+            continue
+        value: Any = getattr(obs, attr)
+        if value is not None:
+            out.append(float(value))
     return out

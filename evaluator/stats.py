@@ -258,8 +258,13 @@ def quantile_interval(values: ArrayLike, q: float, confidence: float = 0.95) -> 
 
 
 def quantile(values: ArrayLike, q: float) -> float:
+    """The sample quantile; with failures counted as +inf, an order statistic (no inf - inf interpolation)."""
     data = np.asarray(values, dtype=np.float64)
-    return float(np.quantile(data, q)) if data.size else math.nan
+    if not data.size:
+        return math.nan
+    if np.all(np.isfinite(data)):
+        return float(np.quantile(data, q))
+    return float(np.quantile(data, q, method="inverted_cdf"))
 
 
 # --- sample size ---------------------------------------------------------------------------------------

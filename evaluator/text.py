@@ -59,10 +59,11 @@ def clean_text(raw: str) -> Text:
 
 
 def normalize_label(text: str) -> str:
-    """Case-folded, punctuation turned to spaces, whitespace collapsed: ``" Non-Urgent."`` -> ``"non urgent"``."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    spaced = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in folded)
-    return " ".join(spaced.split())
+    """Case-folded, surrounding whitespace and one trailing period dropped, inner whitespace collapsed:
+    ``" Non-Urgent.\n"`` -> ``"non-urgent"``. Punctuation inside a label is kept, because the app compares
+    strings: ``C#`` is not ``C``, ``-1`` is not ``1``, ``A-`` is not ``A``."""
+    folded = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return folded[:-1].rstrip() if folded.endswith(".") and not folded.endswith("..") else folded
 
 
 def word_count(text: str) -> int:

@@ -1,21 +1,20 @@
-"""Tool-call scoring: same tool names, arguments that parse and are equal after canonicalization.
+"""Tool-call scoring: same tool names, arguments that parse and are equal as the tool would see them.
 
-Two calls match when the names are equal and the parsed arguments are equal recursively, numbers within
-:data:`REL_TOL` (so ``1``, ``1.0`` and ``0.9999999999`` match). Several calls score an F1 over calls,
-matched greedily one-to-one in order (matching is an equivalence, so greedy is optimal).
+Two calls match when the names are equal and the parsed arguments are equal recursively with
+:func:`evaluator.values.json_equal`: identifiers, integers, booleans and strings exactly (account 987654321 is
+not 987654322, ``"2"`` is not ``2``), ``1`` equals ``1.0``, and only genuine floats within a relative 1e-9.
+Several calls score an F1 over calls, matched greedily one-to-one in order (matching is an equivalence, so
+greedy is optimal).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from core.pair import Answer
-
-REL_TOL = 1e-6
-ABS_TOL = 1e-9
+from evaluator.values import EXACT, Rules, json_equal
 
 
 @dataclass(frozen=True)
@@ -57,24 +56,7 @@ def _parse_arguments(raw: Any) -> tuple[bool, Any]:
         return False, None
 
 
-def json_close(left: Any, right: Any, rel_tol: float = REL_TOL) -> bool:
-    """Recursive JSON equality; numbers (not booleans) equal within a tolerance."""
-    if _is_number(left) and _is_number(right):
-        return math.isclose(float(left), float(right), rel_tol=rel_tol, abs_tol=ABS_TOL)
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(json_close(left[k], right[k], rel_tol) for k in left)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(
-            json_close(a, b, rel_tol) for a, b in zip(left, right, strict=True)
-        )
-    return type(left) is type(right) and bool(left == right)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def tool_score(incumbent: list[Call], candidate: list[Call]) -> ToolScore:
+def tool_score(incumbent: list[Call], candidate: list[Call], rules: Rules = EXACT) -> ToolScore:
     invalid = sum(1 for call in candidate if not call.valid)
     names_match = sorted(c.name for c in incumbent) == sorted(c.name for c in candidate)
     if not incumbent and not candidate:
@@ -83,7 +65,7 @@ def tool_score(incumbent: list[Call], candidate: list[Call]) -> ToolScore:
     hits = 0
     for call in candidate:
         for i, reference in enumerate(unmatched):
-            if _same_call(reference, call):
+            if _same_call(reference, call, rules):
                 hits += 1
                 del unmatched[i]
                 break
@@ -93,10 +75,10 @@ def tool_score(incumbent: list[Call], candidate: list[Call]) -> ToolScore:
     return ToolScore(f1, names_match, invalid)
 
 
-def _same_call(reference: Call, call: Call) -> bool:
+def _same_call(reference: Call, call: Call, rules: Rules) -> bool:
     return (
         reference.valid
         and call.valid
         and reference.name == call.name
-        and json_close(reference.arguments, call.arguments)
+        and json_equal(reference.arguments, call.arguments, rules)
     )

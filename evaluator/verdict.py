@@ -43,6 +43,14 @@ class GateResult:
     method: str = ""
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # No pairs of the gate's task at all (the app sends none): a policy with ``ignore_idle_gates`` leaves it out.
+    # A gate whose task HAS pairs but that cannot be answered (no critical fields named, nothing comparable)
+    # is INCONCLUSIVE and never idle: it always holds the verdict back.
+    idle: bool = False
+
+
+# The metric name of the result that says a task with pairs has no quality gate at all.
+UNGATED = "ungated"
 
 
 def overall(results: list[GateResult]) -> Verdict:

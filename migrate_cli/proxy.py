@@ -55,6 +55,10 @@ def proxy(config: Path | None, **flags: str | bool | None) -> None:
             f"limits {'shared through Redis' if settings.limits.store else 'per replica'}",
             err=False,
         )
+        if not server.runtime.status()["models_mapped"]:
+            from proxy.engine import NO_MODEL_MAPPED
+
+            click.echo(f"warning: {NO_MODEL_MAPPED}", err=True)
         if trust:
             click.echo(f"intercept mode: {', '.join(settings.intercept.hosts)} -> {settings.incumbent.url}")
             click.echo(f"export HTTPS_PROXY={server.listen_url}\n{trust}")

@@ -96,6 +96,9 @@ def format_status(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+NO_MODEL_NOTE = "; NO MODEL MAPPED: nothing is split (add models: and specialists: to its config)"
+
+
 def _proxy_line(name: str, info: dict[str, Any]) -> str:
     requests = info.get("requests", {})
     pairs = info.get("pairs", {})
@@ -108,5 +111,5 @@ def _proxy_line(name: str, info: dict[str, Any]) -> str:
         f"pairs incumbent {pairs.get('incumbent', 0)} / candidate {pairs.get('candidate', 0)}, "
         f"mirrored {info.get('mirrored', 0)}, failovers {info.get('failovers', 0)}, "
         f"mirror drops {info.get('mirror_dropped', 0)}, record drops {info.get('record_dropped', 0)}, "
-        f"circuit {info.get('circuit', '?')}"
+        f"circuit {info.get('circuit', '?')}" + (NO_MODEL_NOTE if info.get("models_mapped") == 0 else "")
     )

@@ -132,8 +132,8 @@ def _start(policy: Policy, state: RolloutState, obs: Observation) -> Decision:
 
 
 def counted(policy: Policy, results: Sequence[GateResult]) -> list[GateResult]:
-    """The results that decide a stage: all of them, less idle gates (n = 0) if the policy ignores those."""
-    return [r for r in results if not (policy.ignore_idle_gates and r.n == 0)]
+    """The results that decide a stage: all of them, less idle gates (no pairs of their task) if the policy ignores those."""
+    return [r for r in results if not (policy.ignore_idle_gates and r.idle)]
 
 
 def rollback_trigger(policy: Policy, obs: Observation) -> str | None:

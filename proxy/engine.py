@@ -33,6 +33,7 @@ from proxy.addons.normalize import Normalize
 from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
+from proxy.addons.verify import VerifyKey
 from proxy.intercept import mode_options
 from proxy.keys import KeyStore
 from proxy.limits_redis import SharedLimiter
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 STATUS_INTERVAL_S = 1.0
 HOST = socket.gethostname()
 VERSION = package_version()
+NO_MODEL_MAPPED = (
+    "no model is mapped: nothing will be split, every request goes to the incumbent; "
+    "add `models:` and `specialists:` to alveare.yaml (or --models/--specialists)"
+)
 
 
 class InFlight:
@@ -88,8 +93,8 @@ class ProxyServer:
         self._heartbeat_failing = False
 
     def default_addons(self, mitm: master.Master) -> list[object]:
-        """Our addons, in data-path order: auth -> route -> upstream -> failover -> normalize -> mirror ->
-        record -> metrics."""
+        """Our addons, in data-path order: auth -> route -> verify key -> upstream -> failover -> normalize ->
+        mirror -> record -> metrics."""
         runtime = self.runtime
         self.sides = SideClient(runtime)
         record = Record(runtime, self.recorder)
@@ -98,6 +103,7 @@ class ProxyServer:
             self.inflight,
             Auth(runtime, self.keys, self.limiter),
             Route(runtime),
+            VerifyKey(runtime, self.keys, self.sides),
             Upstream(runtime),
             Failover(runtime, self.sides, mitm),
             Normalize(runtime),
@@ -135,6 +141,8 @@ class ProxyServer:
             asyncio.get_running_loop().create_task(self._poll_keys()),
         ]
         log.info("proxy listening on %s, %s%% to the candidate", self.listen_url, self.runtime.percent)
+        if not self.config.models and not self.config.specialists:
+            log.warning(NO_MODEL_MAPPED)
 
     async def _wait_listening(self) -> None:
         for _ in range(500):

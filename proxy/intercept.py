@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from core.config import Settings
 
@@ -36,12 +37,19 @@ def in_scope(host: str, hosts: tuple[str, ...]) -> bool:
 def mode_options(config: Settings, host: str, port: int) -> dict[str, Any]:
     """The mitmproxy options that differ between reverse and intercept mode."""
     if config.mode != "intercept":
-        return {"mode": [f"reverse:{config.incumbent.url}@{host}:{port}"]}
+        return {"mode": [f"reverse:{origin(config.incumbent.url)}@{host}:{port}"]}
     return {
         "mode": [f"regular@{host}:{port}"],
         "allow_hosts": allow_host_patterns(config.intercept.hosts),
         "confdir": str(ca_dir(config)),
     }
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of a base URL: mitmproxy's reverse mode takes no path (``upstream.retarget`` adds
+    the base URL's path to each request)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def ca_dir(config: Settings) -> Path:

@@ -71,6 +71,22 @@ GENERIC_MESSAGES: dict[int, str] = {
 MODEL_NOT_FOUND_MESSAGE = "The model `{model}` does not exist or you do not have access to it."
 _UNKNOWN_MODEL = re.compile(r"The model `(?P<model>[^`]*)` does not exist")
 _UNLOADED_ADAPTER = re.compile(r"requested LoRA adapters are not loaded: (?P<model>[^\n]*)")
+# SGLang 0.5's over-long prompt (tokenizer_manager), and OpenAI's words for each case.
+_CONTEXT_INPUT = re.compile(
+    r"input \((?P<tokens>\d+) tokens\) is longer than the model's context length \((?P<limit>\d+) tokens\)"
+)
+_CONTEXT_TOTAL = re.compile(
+    r"maximum context length of (?P<limit>\d+) tokens\. You requested a total of (?P<total>\d+) tokens: "
+    r"(?P<tokens>\d+) tokens from the input messages and (?P<completion>\d+) tokens for the completion"
+)
+CONTEXT_INPUT_MESSAGE = (
+    "This model's maximum context length is {limit} tokens. However, your messages resulted in {tokens} "
+    "tokens. Please reduce the length of the messages."
+)
+CONTEXT_TOTAL_MESSAGE = (
+    "This model's maximum context length is {limit} tokens. However, you requested {total} tokens ({tokens} "
+    "in the messages, {completion} in the completion). Please reduce the length of the messages or completion."
+)
 _OPENAI_TYPE = re.compile(r"^[a-z]+(?:_[a-z]+)*$")
 # SGLang error types (HTTPStatus names) to the status they stand for, for errors that carry no usable status.
 _STATUS_BY_SGLANG_TYPE = {
@@ -90,20 +106,25 @@ _STATUS_BY_SGLANG_TYPE = {
 # --- errors ----------------------------------------------------------------------------------------------------
 
 
-def normalize_error(status: int, body: bytes, *, requested_model: str | None = None) -> tuple[int, bytes]:
-    """Any error answer as ``(the status OpenAI would use, OpenAI's error body bytes)``."""
-    new_status, error = _openai_error(status, _parse(body), requested_model)
+def normalize_error(
+    status: int, body: bytes, *, requested_model: str | None = None, candidate_model: str | None = None
+) -> tuple[int, bytes]:
+    """Any error answer as ``(the status OpenAI would use, OpenAI's error body bytes)``; with
+    ``requested_model``, no text names ``candidate_model`` (the app must only ever see the model it asked for)."""
+    new_status, error = _openai_error(status, _parse(body), requested_model, candidate_model)
     fields = error["error"]
     return new_status, wire.error_bytes(
         fields["message"], status=new_status, type=fields["type"], param=fields["param"], code=fields["code"]
     )
 
 
-def normalize_stream_error(obj: dict[str, Any], *, requested_model: str | None = None) -> dict[str, Any]:
+def normalize_stream_error(
+    obj: dict[str, Any], *, requested_model: str | None = None, candidate_model: str | None = None
+) -> dict[str, Any]:
     """A mid-stream error payload (SGLang's wrapped or flat one) as OpenAI's ``{"error": {...}}``."""
     inner = obj.get("error") if isinstance(obj.get("error"), dict) else obj
     status = _status_of(inner) if isinstance(inner, dict) else 500
-    return _openai_error(status, obj, requested_model)[1]
+    return _openai_error(status, obj, requested_model, candidate_model)[1]
 
 
 def _parse(body: bytes) -> Any:
@@ -126,7 +147,9 @@ def _status_of(error: dict[str, Any]) -> int:
     return _STATUS_BY_SGLANG_TYPE.get(str(error.get("type")), 500)
 
 
-def _openai_error(status: int, parsed: Any, requested_model: str | None) -> tuple[int, dict[str, Any]]:
+def _openai_error(
+    status: int, parsed: Any, requested_model: str | None, candidate_model: str | None = None
+) -> tuple[int, dict[str, Any]]:
     status = _openai_status(status)
     fields = _fields(parsed)
     message = fields.get("message")
@@ -134,13 +157,39 @@ def _openai_error(status: int, parsed: Any, requested_model: str | None) -> tupl
     if model is not None:
         text = MODEL_NOT_FOUND_MESSAGE.format(model=requested_model or model)
         return 404, wire.error_object(text, status=404, code="model_not_found")
+    too_long = _context_length_message(message) if status == 400 else None
+    if too_long is not None:
+        return 400, wire.error_object(too_long, status=400, param="messages", code="context_length_exceeded")
     if status >= 500 or not isinstance(message, str) or not message:
         message = GENERIC_MESSAGES[status]
+    if requested_model:
+        message = unname(message, candidate_model, requested_model)
     openai_shaped = fields.get("object") != "error" and _is_openai_type(fields.get("type"))
     error_type = fields["type"] if openai_shaped and status < 500 else None
     code = _str_or_none(fields.get("code")) if openai_shaped else None
     param = fields.get("param") if isinstance(fields.get("param"), str) else None
     return status, wire.error_object(message, status=status, type=error_type, param=param, code=code)
+
+
+def _context_length_message(message: Any) -> str | None:
+    """OpenAI's ``context_length_exceeded`` text for SGLang's over-long-prompt errors, else None."""
+    if not isinstance(message, str):
+        return None
+    total = _CONTEXT_TOTAL.search(message)
+    if total is not None:
+        return CONTEXT_TOTAL_MESSAGE.format(**total.groupdict())
+    found = _CONTEXT_INPUT.search(message)
+    return CONTEXT_INPUT_MESSAGE.format(**found.groupdict()) if found is not None else None
+
+
+def unname(text: str, candidate_model: str | None, requested_model: str) -> str:
+    """``text`` with the candidate's model names (``qwen:classify``, its base ``qwen`` and adapter
+    ``classify``) replaced by the model the app asked for."""
+    if not candidate_model:
+        return text
+    names = sorted({candidate_model, *candidate_model.split(":")} - {""}, key=len, reverse=True)
+    pattern = "|".join(re.escape(name) for name in names)
+    return re.sub(rf"(?<![\w.:-])(?:{pattern})(?![\w.:-])", requested_model, text)
 
 
 def _fields(parsed: Any) -> dict[str, Any]:
@@ -192,28 +241,39 @@ def rewrite_model(obj: dict[str, Any], requested_model: str) -> dict[str, Any]:
     return {**obj, "model": requested_model} if "model" in obj else dict(obj)
 
 
-def normalize_completion(obj: dict[str, Any], requested_model: str) -> dict[str, Any]:
-    """A candidate's ``chat.completion`` as OpenAI's, echoing ``requested_model``."""
+def normalize_completion(
+    obj: dict[str, Any], requested_model: str, *, fingerprint: str | None = None
+) -> dict[str, Any]:
+    """A candidate's ``chat.completion`` as OpenAI's, echoing ``requested_model`` (the incumbent's dated
+    snapshot for the alias once one was seen) and ``fingerprint`` where the candidate gave none."""
     out = _drop(obj, "completion")
+    out["id"] = completion_id(obj.get("id"))
     out["object"] = "chat.completion"
     out["model"] = requested_model
     out["choices"] = [_completion_choice(c) for c in obj.get("choices") or [] if isinstance(c, dict)]
     out["usage"] = _usage(obj.get("usage"))
     if out["usage"] is None:  # OpenAI's schema has no null usage on a completion
         del out["usage"]
-    out.setdefault("system_fingerprint", None)
+    out["system_fingerprint"] = out.get("system_fingerprint") or fingerprint
     out["service_tier"] = out.get("service_tier") or "default"
     return _ordered(out, _COMPLETION_ORDER)
 
 
 def normalize_chunk(
-    obj: dict[str, Any], requested_model: str, *, include_usage: bool = False
+    obj: dict[str, Any],
+    requested_model: str,
+    *,
+    include_usage: bool = False,
+    fingerprint: str | None = None,
+    chunk_id: str | None = None,
 ) -> dict[str, Any]:
-    """A candidate's ``chat.completion.chunk`` as OpenAI's; ``usage`` present only when the app asked for it."""
+    """A candidate's ``chat.completion.chunk`` as OpenAI's; ``usage`` present only when the app asked for it.
+    ``chunk_id``: the one ``chatcmpl-`` id of the whole stream, when the candidate's is not one."""
     out = _drop(obj, "completion")
+    out["id"] = chunk_id or completion_id(obj.get("id"))
     out["object"] = "chat.completion.chunk"
     out["model"] = requested_model
-    out.setdefault("system_fingerprint", None)
+    out["system_fingerprint"] = out.get("system_fingerprint") or fingerprint
     out["service_tier"] = out.get("service_tier") or "default"
     out["choices"] = [_chunk_choice(c) for c in obj.get("choices") or [] if isinstance(c, dict)]
     if include_usage:
@@ -221,6 +281,11 @@ def normalize_chunk(
     else:
         out.pop("usage", None)
     return _ordered(out, _CHUNK_ORDER)
+
+
+def completion_id(given: Any) -> str:
+    """The candidate's id when it is OpenAI-shaped (``chatcmpl-...``), else a new one (SGLang sends a bare hex)."""
+    return given if isinstance(given, str) and given.startswith("chatcmpl-") else wire.new_completion_id()
 
 
 def _completion_choice(choice: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from core.config import Settings
 from core.pair import Side
 from proxy.circuit import CircuitBreaker
 from proxy.routing import ModelMap, Target
+from proxy.snapshots import Snapshots
 
 if TYPE_CHECKING:
     from proxy.keys import KeyRecord
@@ -70,6 +71,7 @@ class FlowInfo:
     candidate_failure: Leg | None = None
     mirror_pending: bool = False
     client_auth: str | None = None
+    client_headers: list[tuple[str, str]] = field(default_factory=list)  # as the app sent them, for failover
     key: KeyRecord | None = None
     ratelimit_headers: dict[str, str] = field(default_factory=dict)
     limit_id: str = ""  # the rate-limit bucket this request was charged to, and how many tokens up front
@@ -107,6 +109,7 @@ class Runtime:
         self.percent = 0.0
         self.incumbent_key = env.get(config.incumbent.key_env) if config.incumbent.key_env else None
         self.candidate_key = env.get(config.candidate.key_env) if config.candidate.key_env else None
+        self.snapshots = Snapshots()
         self.circuit = CircuitBreaker(config.failover.circuit_failures, config.failover.circuit_reset_s)
         self.counts: Counter[str] = Counter()
         self.started = time.time()
@@ -128,7 +131,9 @@ class Runtime:
             "record_queue": c["record_queue"],
             "rejected": c["rejected"],
             "limits": "local" if self.config.limits.store is None or c["limits_local_fallback"] else "shared",
+            "unverified_keys": c["unverified_keys"],
             "circuit": self.circuit.state,
             "started": self.started,
             "listen": self.config.listen,
+            "models_mapped": len(set(self.config.models) | set(self.config.specialists)),
         }

@@ -19,6 +19,12 @@ from core.pair import Side
 from proxy.runtime import FlowInfo, Leg, Runtime
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+# Not forwarded from the app's request: hop-by-hop (RFC 9110 7.6.1), what aiohttp sets for this connection, the
+# key (replaced per side) and the proxy's own markers.
+REQUEST_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
+    | {"proxy-connection", "content-length", "host", "authorization", "x-alveare-failover"}
+)
 
 
 CLIENT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
@@ -55,7 +61,7 @@ class SideClient:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=cap * 2, enable_cleanup_closed=False),
                 auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
             )
         return self._session
 
@@ -64,21 +70,41 @@ class SideClient:
             await self._session.close()
 
     async def exchange(
-        self, side: Side, info: FlowInfo, timeout_s: float | None = None
+        self, side: Side, info: FlowInfo, timeout_s: float | None = None, *, relay: bool = False
     ) -> AsyncIterator[tuple[int, list[tuple[str, str]], bytes]]:
-        """Send ``info``'s request to ``side``; yield (status, headers, chunk) for each body chunk received."""
+        """Send ``info``'s request to ``side``; yield (status, headers, chunk) for each body chunk received.
+
+        The incumbent gets the app's own headers (``OpenAI-Organization``, ``OpenAI-Project``, ``user-agent``,
+        idempotency keys, a gateway's headers ...), as at 0%; ``relay`` also keeps the app's
+        ``accept-encoding`` and the answer's ``content-encoding``, since its bytes go to the app unchanged."""
         base_url, auth, body = side_request(self.runtime, info, side)
-        headers = {"content-type": "application/json", "accept-encoding": "identity", **auth}
+        headers = request_headers(side, info, auth, relay=relay)
+        drop = HOP_BY_HOP - {"content-encoding"} if relay else HOP_BY_HOP
         timeout = aiohttp.ClientTimeout(
             total=timeout_s or self.runtime.config.mirror.timeout_s,
             connect=self.runtime.config.failover.connect_timeout_s,
         )
         url = base_url + "/v1/chat/completions"
         async with self.session.post(url, data=body, headers=headers, timeout=timeout) as response:
-            kept = [(k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP]
+            kept = [(k, v) for k, v in response.headers.items() if k.lower() not in drop]
             yield response.status, kept, b""
             async for chunk in response.content.iter_any():
                 yield response.status, kept, chunk
+
+    async def check_key(self, authorization: str) -> int | None:
+        """The incumbent's status for ``GET /v1/models`` with this ``authorization`` (None: no answer)."""
+        url = self.runtime.config.incumbent.url + "/v1/models"
+        headers = {"authorization": authorization} if authorization else {}
+        timeout = aiohttp.ClientTimeout(
+            total=self.runtime.config.failover.first_byte_timeout_s,
+            connect=self.runtime.config.failover.connect_timeout_s,
+        )
+        try:
+            async with self.session.get(url, headers=headers, timeout=timeout) as response:
+                await response.read()
+                return response.status
+        except CLIENT_ERRORS:
+            return None
 
     async def capture(self, side: Side, info: FlowInfo, timeout_s: float | None = None) -> Leg:
         """The whole answer of ``side`` as a :class:`Leg` (used by the mirror and the 5xx failover)."""
@@ -97,7 +123,7 @@ class SideClient:
     async def relay_incumbent(self, info: FlowInfo, write: Callable[[bytes], Awaitable[None]]) -> None:
         """Write the incumbent's answer as a raw HTTP/1.1 response (``connection: close``, body until EOF)."""
         try:
-            async for status, headers, chunk in self.exchange("incumbent", info):
+            async for status, headers, chunk in self.exchange("incumbent", info, relay=True):
                 if not chunk:
                     await write(_response_head(status, headers))
                 else:
@@ -108,6 +134,18 @@ class SideClient:
             body = wire.error_bytes(f"The upstream could not be reached: {type(exc).__name__}", status=502)
             head = _response_head(502, [("content-type", "application/json")])
             await write(head + body)
+
+
+def request_headers(
+    side: Side, info: FlowInfo, auth: dict[str, str], *, relay: bool
+) -> list[tuple[str, str]]:
+    """What ``side`` is sent: for the incumbent, the app's headers (hop-by-hop aside) with the incumbent's key."""
+    if side == "candidate" or not info.client_headers:
+        return [("content-type", "application/json"), ("accept-encoding", "identity"), *auth.items()]
+    kept = [(k, v) for k, v in info.client_headers if k.lower() not in REQUEST_HOP_BY_HOP]
+    if not relay:  # a captured answer is parsed here: ask for it uncompressed
+        kept = [(k, v) for k, v in kept if k.lower() != "accept-encoding"] + [("accept-encoding", "identity")]
+    return kept + list(auth.items())
 
 
 def _response_head(status: int, headers: list[tuple[str, str]]) -> bytes:

@@ -31,6 +31,7 @@ def write_reports(store: Store, policy: Policy, config: Settings, out: Path) -> 
             candidate_cost=config.candidate_cost,
             filters=filters,
             progress=False,
+            ignore_idle=policy.ignore_idle_gates,
         )
         return write(built, FORMATS, where)
 

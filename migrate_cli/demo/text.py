@@ -40,8 +40,12 @@ def gate_name(result: Mapping[str, Any]) -> str:
 def gate_line(result: Mapping[str, Any]) -> str:
     """``classify/agreement     PASS          97.5% agree (lower bound 95.1% > 92%), n=412``."""
     name = gate_name(result)
-    if not result["n"]:
+    if result.get("idle"):
         return f"{name:<{NAME_WIDTH}} idle          {result.get('detail') or 'no pairs'}"
+    if not result["n"]:  # pairs of its task, but nothing it can answer: it holds the stage
+        return (
+            f"{name:<{NAME_WIDTH}} {result['verdict']:<13} {result.get('detail') or 'nothing comparable yet'}"
+        )
     return f"{name:<{NAME_WIDTH}} {result['verdict']:<13} {evidence_text(result)}, n={result['n']:,}"
 
 
@@ -131,7 +135,7 @@ def failed_gates(gates: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 def waiting_text(gates: Sequence[Mapping[str, Any]]) -> str:
     """``5/7 gates PASS; waiting for */error_rate (~1,062 pairs), ...`` over the gates that count (n > 0)."""
-    counted = [g for g in gates if g["n"]]
+    counted = [g for g in gates if not g.get("idle")]
     if not counted:
         return "no gate results yet"
     passed = sum(1 for g in counted if g["verdict"] == "PASS")

@@ -1,7 +1,8 @@
 """Normalize: make the candidate's answer indistinguishable on the wire from OpenAI's.
 
-Error bodies become ``{"error": {...}}`` with OpenAI's status, each SSE chunk and completion gets the requested
-model name and loses SGLang-only fields, and the headers OpenAI always sends (``x-request-id``,
+Error bodies become ``{"error": {...}}`` with OpenAI's status and content type and never name the candidate's
+model; each SSE chunk and completion gets a ``chatcmpl-`` id, the model name the incumbent answers with for the
+requested alias (learned from its answers), a fingerprint, and loses SGLang-only fields; and the headers OpenAI always sends (``x-request-id``,
 ``openai-version``, ``openai-processing-ms``, ``x-ratelimit-*``) are present. Incumbent answers are not touched.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 from mitmproxy import http
 
@@ -20,13 +22,36 @@ from proxy.sse import SSEEvents, event_data
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 
 
+ERROR_CONTENT_TYPE = "application/json; charset=utf-8"
+# Headers the candidate's server adds that OpenAI's answers never carry (``server: uvicorn`` tells who served).
+CANDIDATE_ONLY_HEADERS = ("server",)
+
+
+@dataclass(frozen=True)
+class Echo:
+    """How a candidate's answer names itself to the app: the model the app asked for (as the incumbent writes
+    it: its dated snapshot once seen), the fingerprint, and the candidate model whose name must not show."""
+
+    requested_model: str
+    model: str
+    fingerprint: str
+    candidate_model: str = ""
+
+    @classmethod
+    def of(cls, runtime: Runtime, info: FlowInfo) -> Echo:
+        alias, candidate = info.requested_model, info.target.candidate_model if info.target else ""
+        snapshots = runtime.snapshots
+        return cls(alias, snapshots.model(alias), snapshots.fingerprint(alias, candidate), candidate)
+
+
 class CandidateStream:
     """A ``flow.response.stream`` callable: rewrites each SSE event as it passes, holding only partial events."""
 
-    def __init__(self, requested_model: str, include_usage: bool) -> None:
-        self.requested_model = requested_model
+    def __init__(self, echo: Echo | str, include_usage: bool) -> None:
+        self.echo = echo if isinstance(echo, Echo) else Echo(echo, echo, "", "")
         self.include_usage = include_usage
         self.events = SSEEvents()
+        self.chunk_id = wire.new_completion_id()  # one id for every chunk, as OpenAI's streams have
 
     def __call__(self, data: bytes) -> bytes:
         if not data:
@@ -44,11 +69,34 @@ class CandidateStream:
             return event
         if not isinstance(obj, dict):
             return event
+        echo = self.echo
         if "error" in obj or obj.get("object") == "error":
-            obj = normalize_stream_error(obj)
+            obj = normalize_stream_error(
+                obj, requested_model=echo.requested_model, candidate_model=echo.candidate_model
+            )
         else:
-            obj = normalize_chunk(obj, self.requested_model, include_usage=self.include_usage)
+            obj = normalize_chunk(
+                obj,
+                echo.model,
+                include_usage=self.include_usage,
+                fingerprint=echo.fingerprint or None,
+                chunk_id=self.chunk_id,
+            )
         return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+class IncumbentTap:
+    """A pass-through ``flow.response.stream`` for the incumbent's streamed answers: learns its model name and
+    fingerprint from the first chunk (see :mod:`proxy.snapshots`)."""
+
+    def __init__(self, runtime: Runtime, alias: str) -> None:
+        self.runtime, self.alias, self.learned = runtime, alias, False
+
+    def __call__(self, data: bytes) -> bytes:
+        if not self.learned and data:
+            self.runtime.snapshots.learn(self.alias, data)
+            self.learned = True
+        return data
 
 
 class Normalize:
@@ -64,24 +112,32 @@ class Normalize:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         info = self._applies(flow)
-        if info is None or flow.response is None:
-            return
         response = flow.response
+        if info is None or response is None:
+            self._learn_streamed(flow)
+            return
         self._openai_headers(response, info)
         is_sse = "text/event-stream" in response.headers.get("content-type", "")
         if response.status_code < 400 and is_sse:
             response.headers["content-type"] = SSE_CONTENT_TYPE
-            response.stream = CandidateStream(info.requested_model, info.include_usage)
+            response.stream = CandidateStream(Echo.of(self.runtime, info), info.include_usage)
 
     def response(self, flow: http.HTTPFlow) -> None:
         info = self._applies(flow)
         if info is None or flow.response is None or flow.response.stream:
+            self._learn(flow)
             return
         response = flow.response
+        echo = Echo.of(self.runtime, info)
         if response.status_code >= 400:
-            status, body = normalize_error(response.status_code, response.raw_content or b"")
+            status, body = normalize_error(
+                response.status_code,
+                response.raw_content or b"",
+                requested_model=echo.requested_model,
+                candidate_model=echo.candidate_model,
+            )
             response.status_code = status
-            response.headers["content-type"] = "application/json"
+            response.headers["content-type"] = ERROR_CONTENT_TYPE
             response.content = body
             return
         try:
@@ -89,10 +145,31 @@ class Normalize:
         except ValueError:
             return  # a malformed answer reaches the client as it came; the recording marks it
         if isinstance(obj, dict):
-            response.content = json.dumps(normalize_completion(obj, info.requested_model)).encode()
+            normalized = normalize_completion(obj, echo.model, fingerprint=echo.fingerprint)
+            response.content = json.dumps(normalized).encode()
+
+    def _learn_streamed(self, flow: http.HTTPFlow) -> None:
+        info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
+        response = flow.response
+        if info is None or not info.split or response is None or response.status_code != 200:
+            return
+        sse = "text/event-stream" in response.headers.get("content-type", "")
+        if sse and not response.stream and not response.headers.get("content-encoding"):
+            response.stream = IncumbentTap(self.runtime, info.requested_model)
+
+    def _learn(self, flow: http.HTTPFlow) -> None:
+        """The incumbent's whole answer to a split request: remember what it calls the model."""
+        info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
+        response = flow.response
+        if info is None or not info.split or response is None or response.stream:
+            return
+        if response.status_code == 200 and info.side == "incumbent":
+            self.runtime.snapshots.learn(info.requested_model, response.get_content(strict=False) or b"")
 
     def _openai_headers(self, response: http.Response, info: FlowInfo) -> None:
         headers = response.headers
+        for name in CANDIDATE_ONLY_HEADERS:
+            headers.pop(name, None)
         if "x-request-id" not in headers:
             headers["x-request-id"] = wire.new_request_id()
         headers.setdefault("openai-version", "2020-10-01")

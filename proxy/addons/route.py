@@ -12,6 +12,7 @@ from mitmproxy import http
 
 from proxy import assign, wire
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime, flow_info
+from proxy.schema import check_against_spec, fast_check
 from proxy.validate import RequestError, validate_chat_request
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def is_chat_path(path: str) -> bool:
 def error_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> http.Response:
     """An error the proxy answers itself, with the headers OpenAI puts on every answer."""
     base = {
-        "content-type": "application/json",
+        "content-type": "application/json; charset=utf-8",
         "x-request-id": wire.new_request_id(),
         "openai-version": "2020-10-01",
     }
@@ -39,6 +40,7 @@ def reply_error(flow: http.HTTPFlow, error: RequestError) -> None:
 class Route:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        fast_check()  # compile OpenAI's request schema now, not on the first request
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         flow_info(flow)
@@ -72,6 +74,13 @@ class Route:
         )
         info.target = self.runtime.model_map.resolve(checked.model)
         if info.target is None:
+            return
+        refused = check_against_spec(checked.body)  # split requests: OpenAI's refusals whichever side serves
+        if refused is not None:
+            info.target = None
+            self.runtime.counts["rejected"] += 1
+            body = wire.error_bytes(refused.message, status=400, param=refused.param, code=refused.code)
+            reply_error(flow, RequestError(400, body))
             return
         self._assign(flow, info)
 

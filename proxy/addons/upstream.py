@@ -36,6 +36,7 @@ class Upstream:
         if flow.response is not None:
             return
         info.client_auth = flow.request.headers.get("authorization")
+        info.client_headers = list(flow.request.headers.items(multi=True))
         if not info.split or info.side == "incumbent":
             self.to_incumbent(flow, info)
             return

@@ -86,7 +86,15 @@ def pair(
 
 
 def classify_pairs(agree: int, disagree: int, *, task: str = "classify") -> list[Pair]:
-    """``agree`` pairs with the same label (case and punctuation differ) and ``disagree`` with another."""
-    same = [pair(ok("Positive"), ok("positive."), task=task) for _ in range(agree)]
-    other = [pair(ok("Positive"), ok("negative"), task=task) for _ in range(disagree)]
-    return same + other
+    """``agree`` pairs with the same label (case and a trailing period differ) and ``disagree`` with another,
+    the disagreements spread evenly through the sequence as traffic would bring them."""
+    total = agree + disagree
+    return [
+        pair(ok("Positive"), ok("negative") if _is_spread(i, disagree, total) else ok("positive."), task=task)
+        for i in range(total)
+    ]
+
+
+def _is_spread(i: int, k: int, total: int) -> bool:
+    """Is position ``i`` one of ``k`` positions spread evenly over ``total``?"""
+    return (i + 1) * k // total > i * k // total

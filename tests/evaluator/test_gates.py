@@ -12,7 +12,7 @@ from core.config import EvaluationSettings
 from evaluator import DEFAULT_GATES, METRICS, evaluate_gates
 from evaluator.decide import needed_one_sample
 from evaluator.verdict import GateSpec, Verdict, overall
-from tests.evaluator.factory import classify_pairs, error, ok, pair, request
+from tests.evaluator.factory import classify_pairs, error, ok, pair, request, tool_call
 
 AGREEMENT = GateSpec("classify", "agreement", margin=0.05)
 
@@ -57,7 +57,9 @@ def test_star_gates_expand_per_task_present() -> None:
     assert all(r.extra["spec_task"] == "*" for r in results)
 
 
-def test_idle_gates_have_n_zero() -> None:
+def test_idle_only_when_the_task_has_no_pairs() -> None:
+    """A gate whose task has pairs but cannot be answered is INCONCLUSIVE and counts; only a task with no
+    pairs at all is idle (the old code called a critical_exact gate over 339 extract pairs idle)."""
     pairs = classify_pairs(10, 0)
     missing, wrong_kind, no_config, unknown = evaluate_gates(
         pairs,
@@ -67,19 +69,50 @@ def test_idle_gates_have_n_zero() -> None:
             GateSpec("extract", "critical_exact"),
             GateSpec("classify", "bogus"),
         ],
+        coverage=False,
     )
     assert all(
         r.n == 0 and r.verdict is Verdict.INCONCLUSIVE for r in (missing, wrong_kind, no_config, unknown)
     )
-    assert "no pairs for task 'extract'" in missing.detail
-    assert "does not apply" in wrong_kind.detail
+    assert "no pairs for task 'extract'" in missing.detail and missing.idle
+    assert "does not apply" in wrong_kind.detail and not wrong_kind.idle
     assert "unknown metric" in unknown.detail
+    json_mode = request("x", response_format={"type": "json_object"})
+    extract = [pair(ok('{"id": 7}'), ok('{"id": 7}'), req=json_mode, task="extract") for _ in range(339)]
+    critical = evaluate_gates(extract, [GateSpec("extract", "critical_exact", 0.05)])[0]
+    assert critical.verdict is Verdict.INCONCLUSIVE and not critical.idle
+    assert "evaluation.critical_fields.extract" in critical.detail
+
+
+def test_a_task_with_pairs_and_no_gate_is_never_pass() -> None:
+    """300 wrong tool calls and 300 unrelated chat answers with gates only for classify: not PASS."""
+    tools_request = request("x", tools=[{"type": "function", "function": {"name": "pay"}}])
+    wrong_calls = [
+        pair(ok(tool_calls=[tool_call("pay", {"account": 1})]), ok(tool_calls=[tool_call("refund", {})]),
+             req=tools_request, task="tools")
+        for _ in range(300)
+    ]  # fmt: skip
+    chat = [pair(ok("It rains in Oslo today."), ok("Bananas are yellow."), task="chat") for _ in range(300)]
+    results = evaluate_gates(classify_pairs(400, 0) + wrong_calls + chat, [AGREEMENT], coverage=True)
+    ungated = {r.gate.task: r for r in results if r.gate.metric == "ungated"}
+    assert set(ungated) == {"tools", "chat"} and ungated["tools"].n == 300
+    assert "tool_match" in ungated["tools"].detail and overall(results) is Verdict.INCONCLUSIVE
+
+
+def test_the_default_policy_gates_every_task_kind() -> None:
+    from evaluator.metrics import KINDS
+    from policies.model import load_policy
+
+    policy = load_policy()
+    gates = policy.gates_for(policy.stages[0])
+    for kind in KINDS:
+        assert any(g.task == kind and kind in METRICS[g.metric].kinds for g in gates), kind
 
 
 def test_extraction_gates_with_critical_fields() -> None:
     json_mode = request("x", response_format={"type": "json_object"})
     good = [
-        pair(ok('{"id": 7, "name": "Ann"}'), ok('{"name": "ann", "id": 7.0}'), req=json_mode)
+        pair(ok('{"id": 7, "name": "Ann"}'), ok('{"name": "Ann", "id": 7.0}'), req=json_mode)
         for _ in range(300)
     ]
     bad = [
@@ -91,7 +124,8 @@ def test_extraction_gates_with_critical_fields() -> None:
         GateSpec("*", "critical_exact", 0.05),
         GateSpec("*", "json_valid", 0.05),
     ]
-    f1, critical, valid = evaluate_gates(good + bad, gates, settings=settings)
+    mixed = [p for i in range(60) for p in (*good[5 * i : 5 * i + 5], bad[i])]  # 1 in 6, spread out
+    f1, critical, valid = evaluate_gates(mixed, gates, settings=settings)
     assert f1.estimate == pytest.approx(-60 * 0.5 / 360)
     assert critical.verdict is Verdict.FAIL  # 1/6 of the ids changed, margin 0.05
     assert valid.verdict is Verdict.PASS and valid.extra["mcnemar_exact_p"] == 1.0
@@ -100,14 +134,15 @@ def test_extraction_gates_with_critical_fields() -> None:
 def test_error_rate_hard_limit_and_margin() -> None:
     healthy = [pair(ok("Positive"), ok("Positive"), task="classify") for _ in range(3000)]
     limit = GateSpec("*", "error_rate", limit=0.05)
-    passed = evaluate_gates(healthy, [limit])[0]
+    passed = evaluate_gates(healthy, [limit], coverage=False)[0]
     assert passed.verdict is Verdict.PASS and passed.gate == limit  # side gates keep the spec
     assert passed.extra["scale"] == "candidate value" and passed.estimate == 0.0
-    broken = healthy[:100] + [pair(ok("Positive"), error(503), task="classify") for _ in range(100)]
-    result = evaluate_gates(broken, [limit, GateSpec("*", "error_rate", 0.01)])
+    failing = [pair(ok("Positive"), error(503), task="classify") for _ in range(100)]
+    broken = [p for i in range(100) for p in (healthy[i], failing[i])]
+    result = evaluate_gates(broken, [limit, GateSpec("*", "error_rate", 0.01)], coverage=False)
     assert [r.verdict for r in result] == [Verdict.FAIL, Verdict.FAIL]
-    assert "BROKEN" in result[0].detail and result[0].extra["fisher_exact_p"] < 1e-20
-    one_error = evaluate_gates([pair(ok("a"), error(500))], [limit])[0]
+    assert "BROKEN" in result[0].detail and result[0].extra["mcnemar_exact_p"] < 1e-20
+    one_error = evaluate_gates([pair(ok("a"), error(500))], [limit], coverage=False)[0]
     assert one_error.verdict is Verdict.INCONCLUSIVE  # one timeout is not evidence of a broken limit
 
 
@@ -129,6 +164,7 @@ def test_latency_gates() -> None:
             GateSpec("*", "ttft_p50", margin=100.0),
             GateSpec("*", "latency_p95", limit=200.0),
         ],
+        coverage=False,
     )
     assert p95.verdict is Verdict.PASS and p95.estimate is not None and p95.estimate > 0  # candidate faster
     assert p50_fixed.extra["hodges_lehmann_shift_ms"] < 0 and p50_fixed.extra["mann_whitney_p"] < 1e-10

@@ -95,15 +95,56 @@ def test_renderings(mixed_report: Report, tmp_path: Path) -> None:
     assert suite is not None
     cases = suite.findall("testcase")
     assert len(cases) == len(mixed_report.results) == int(suite.get("tests", "0"))
-    skipped = cases[0].find("skipped")
+    inconclusive = cases[0].find("error")  # never "skipped": a CI must not read INCONCLUSIVE as green
     assert (
-        skipped is not None
-        and "interval [" in skipped.get("message", "")
-        and "margin" in skipped.get("message", "")
+        inconclusive is not None
+        and inconclusive.get("type") == "Inconclusive"
+        and "interval [" in inconclusive.get("message", "")
+        and "margin" in inconclusive.get("message", "")
     )
+    assert int(suite.get("errors", "0")) >= 1 and cases[0].find("skipped") is None
     page = (tmp_path / "parity.html").read_text()
     assert page.count("data:image/png;base64,") == 2  # similarity per task, latency per side
     assert "&lt;" not in page.split("<body>")[0]
+    for section in (
+        "<h2>Tasks</h2>",
+        "Label pairs for classify",
+        "Needs human review",
+        "Worst pairs",
+        "Bad input",
+    ):
+        assert section in page  # what the Markdown has
+    assert not [ch for ch in page if ord(ch) > 0x2FFF]  # no emoji: no empty boxes without an emoji font
+
+
+def test_worst_pairs_show_flagged_close_pairs_and_group_identical_ones(embedding_model: Any) -> None:
+    """A negated summary is close in embedding space (cosine ~0.98) but flagged: it must be in the worst
+    pairs; twelve identical flagged pairs are one row with a count."""
+    flipped = [
+        pair(ok("The patient is allergic to penicillin."), ok("The patient is not allergic to penicillin."),
+             task="summarise")
+        for _ in range(12)
+    ]  # fmt: skip
+    far = [
+        pair(ok(SUMMARY), ok(f"Unrelated text number {i} about gardening."), task="summarise")
+        for i in range(8)
+    ]
+    report = build_report(flipped + far, [GateSpec("summarise", "similarity", 0.1)])
+    counts = {v.candidate: v.count for v in report.worst}
+    assert counts["The patient is not allergic to penicillin."] == 12
+    negated = [v for v in report.review if v.candidate == "The patient is not allergic to penicillin."]
+    assert report.review_total == 20 and len(report.review) == 9 and negated[0].count == 12
+
+
+def test_needed_is_given_as_pairs_and_as_time(tmp_path: Path) -> None:
+    """20 agreeing pairs, one a minute: the report says how many more and how long at that rate."""
+    pairs = [
+        pair(ok("Positive"), ok("positive"), task="classify", ts=1_700_000_000.0 + 60 * i) for i in range(20)
+    ]
+    report = build_report(pairs, [GateSpec("classify", "agreement", 0.05)])
+    assert report.window_s == 19 * 60
+    markdown = (write_reports(report, ("md",), tmp_path)[0]).read_text()
+    assert "pairs (~" in markdown and "more at 63.2 pairs/h" in markdown
 
 
 def test_fail_report_names_the_gate_in_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ from core.pair import Answer
 from evaluator import guards, jsonfields, tools
 from evaluator.scoring import infer_kind, score_pairs
 from evaluator.text import HUGE_CHARS, normalize_label
+from evaluator.values import Rules, json_equal
 from tests.evaluator.factory import error, ok, pair, request, tool_call
 
 JSON_MODE = {"response_format": {"type": "json_object"}}
@@ -21,17 +22,21 @@ TOOLS = {"tools": [{"type": "function", "function": {"name": "weather"}}]}
     ("left", "right", "same"),
     [
         ("Positive", "positive.", True),
-        ("  Non-Urgent!", "non urgent", True),
+        ("  Non-Urgent ", "non-urgent", True),
         ("BILLING\n", "billing", True),
         ("spam", "not spam", False),
         ("Ｐｏｓｉｔｉｖｅ", "positive", True),  # full-width (NFKC)
+        ("C#", "C", False),  # punctuation inside a label is part of it (the old code made these equal)
+        ("-1", "1", False),
+        ("A-", "A", False),
+        ("Non-Urgent", "non urgent", False),
     ],
 )
 def test_label_normalization(left: str, right: str, same: bool) -> None:
     assert (normalize_label(left) == normalize_label(right)) is same
 
 
-def test_field_f1_flattens_nested_keys_and_ignores_list_order() -> None:
+def test_field_f1_flattens_nested_keys_and_compares_lists_by_position() -> None:
     incumbent = {
         "name": "Ann Lee",
         "address": {"city": "Paris", "zip": "75001"},
@@ -39,16 +44,56 @@ def test_field_f1_flattens_nested_keys_and_ignores_list_order() -> None:
         "age": 30,
     }
     candidate = {
-        "name": "ann  lee",
+        "name": "Ann Lee",
         "address": {"city": "Paris", "zip": "75002"},
-        "tags": ["b", "a"],
+        "tags": ["a", "b"],
         "age": 30.0,
     }
     score = jsonfields.field_score(incumbent, candidate)
-    # 6 key/values each side, 5 equal (the zip differs)
+    # 6 leaves each side, 5 equal (the zip differs; 30.0 is the number 30)
     assert score.precision == pytest.approx(5 / 6) and score.recall == pytest.approx(5 / 6)
     assert jsonfields.field_score({}, {}).f1 == 1.0
     assert jsonfields.field_score({"a": 1}, {}).f1 == 0.0
+
+
+@pytest.mark.parametrize(
+    ("incumbent", "candidate"),
+    [
+        ({"paid": True}, {"paid": "true"}),  # a string for a boolean breaks the app's check
+        ({"qty": 2}, {"qty": "2"}),
+        ({"name": "Ann Lee"}, {"name": "ann lee"}),  # strings are exact
+        ({"order_id": 1000001}, {"order_id": 1000000}),  # integers are exact
+        ({"items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 5}]},
+         {"items": [{"sku": "A", "qty": 5}, {"sku": "B", "qty": 1}]}),  # quantities swapped between items
+        ({"price": 19.99}, {"price": 19.98}),
+    ],
+)  # fmt: skip
+def test_extraction_values_are_compared_as_the_app_reads_them(incumbent: object, candidate: object) -> None:
+    """The old multiset of normalized strings accepted every one of these."""
+    assert jsonfields.field_score(incumbent, candidate).f1 < 1.0
+    assert not jsonfields.critical_match(incumbent, candidate, tuple(incumbent))  # type: ignore[arg-type]
+
+
+def test_integral_floats_equal_integers_and_list_keys_match_items_by_key() -> None:
+    assert jsonfields.critical_match({"total": 814}, {"total": 814.0}, ("total",))  # failed before
+    assert jsonfields.field_score({"total": 814}, {"total": 814.0}).f1 == 1.0
+    incumbent = {"items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 5}]}
+    reordered = {"items": [{"sku": "B", "qty": 5}, {"sku": "A", "qty": 1}]}
+    assert jsonfields.field_score(incumbent, reordered).f1 == 0.0  # by position: every item moved
+    by_sku = Rules(list_keys={"items": "sku"})
+    assert jsonfields.field_score(incumbent, reordered, by_sku).f1 == 1.0
+    assert jsonfields.critical_match(incumbent, reordered, ("items",), by_sku)
+    swapped = {"items": [{"sku": "B", "qty": 1}, {"sku": "A", "qty": 5}]}
+    assert not jsonfields.critical_match(incumbent, swapped, ("items",), by_sku)
+
+
+def test_float_tolerance_is_for_genuine_floats_and_configurable_per_field() -> None:
+    assert jsonfields.field_score({"p": 0.30000000000000004}, {"p": 0.3}).f1 == 1.0  # representation noise
+    loose = Rules(float_tolerance={"price": 0.01})
+    assert jsonfields.critical_match({"price": 19.99}, {"price": 19.98}, ("price",), loose)
+    assert not jsonfields.critical_match(
+        {"qty": 1000}, {"qty": 1001}, ("qty",), Rules(float_tolerance={"*": 0.1})
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -63,7 +108,7 @@ def test_field_f1_of_identical_answers_is_one(value: object) -> None:
     assert jsonfields.field_score(value, value).f1 == 1.0
 
 
-def test_critical_fields_compare_raw_values() -> None:
+def test_critical_fields_compare_exact_values() -> None:
     incumbent = {"amount": 12.5, "currency": "EUR", "customer": {"id": "C-1"}}
     assert jsonfields.critical_match(incumbent, dict(incumbent), ("amount", "customer.id"))
     assert not jsonfields.critical_match(
@@ -88,7 +133,26 @@ def test_several_tool_calls_score_f1_over_calls() -> None:
     incumbent = Answer(200, _calls(a, b), 1.0)
     candidate = Answer(200, _calls(b, c), 1.0)  # one of two right, one extra
     assert tools.tool_score(tools.calls_of(incumbent), tools.calls_of(candidate)).f1 == pytest.approx(0.5)
-    assert tools.json_close({"v": [1, True]}, {"v": [1.0, True]}) and not tools.json_close(True, 1)
+    assert json_equal({"v": [1, True]}, {"v": [1.0, True]}) and not json_equal(True, 1)
+
+
+@pytest.mark.parametrize(
+    ("incumbent", "candidate"),
+    [
+        ({"account": 987654321}, {"account": 987654322}),
+        ({"order_id": 1000001}, {"order_id": 1000000}),
+        ({"phone": 15551234567}, {"phone": 15551234568}),
+        ({"at": 1700000000}, {"at": 1700001500}),
+        ({"notify": True}, {"notify": "true"}),
+        ({"n": 2}, {"n": "2"}),
+        ({"ids": [1, 2]}, {"ids": [2, 1]}),
+    ],
+)
+def test_tool_arguments_identifiers_and_integers_are_exact(incumbent: object, candidate: object) -> None:
+    """The old 1e-6 relative tolerance accepted the first four."""
+    left = tools.calls_of(Answer(200, _calls(tool_call("pay", incumbent)), 1.0))
+    right = tools.calls_of(Answer(200, _calls(tool_call("pay", candidate)), 1.0))
+    assert tools.tool_score(left, right).f1 == 0.0
 
 
 def _calls(*calls: dict[str, object]) -> dict[str, object]:

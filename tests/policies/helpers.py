@@ -31,7 +31,9 @@ def policy(
     )
 
 
-def result(gate: GateSpec, verdict: Verdict, *, n: int = 300, needed_n: int | None = None) -> GateResult:
+def result(
+    gate: GateSpec, verdict: Verdict, *, n: int = 300, needed_n: int | None = None, idle: bool = False
+) -> GateResult:
     estimate = {Verdict.PASS: 0.01, Verdict.FAIL: -0.09, Verdict.INCONCLUSIVE: -0.02}[verdict]
     return GateResult(
         gate=gate,
@@ -42,6 +44,7 @@ def result(gate: GateSpec, verdict: Verdict, *, n: int = 300, needed_n: int | No
         n=n,
         needed_n=needed_n,
         method="test",
+        idle=idle,
     )
 
 

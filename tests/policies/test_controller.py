@@ -135,13 +135,16 @@ def test_an_open_circuit_rolls_back() -> None:
 def test_idle_gates_do_not_hold_back_unless_the_policy_says_so() -> None:
     results = (
         result(AGREEMENT, Verdict.PASS),
-        result(F1, Verdict.INCONCLUSIVE, n=0),
+        result(F1, Verdict.INCONCLUSIVE, n=0, idle=True),
         result(ERROR_LIMIT, Verdict.PASS),
     )
     ignoring = decide(policy(), at(10), Observation(now=2000.0, results=results))
     assert ignoring.action is Action.ADVANCE and ignoring.evidence["verdict"] == "PASS"
     blocking = decide(policy(ignore_idle=False), at(10), Observation(now=2000.0, results=results))
     assert blocking.action is Action.HOLD and "extract/field_f1 INCONCLUSIVE" in blocking.reason
+    not_idle = (results[0], result(F1, Verdict.INCONCLUSIVE, n=0), results[2])  # pairs, nothing comparable
+    held = decide(policy(), at(10), Observation(now=2000.0, results=not_idle))
+    assert held.action is Action.HOLD and held.evidence["verdict"] == "INCONCLUSIVE"
 
 
 def test_no_results_at_all_holds() -> None:

@@ -79,3 +79,10 @@ def test_unreachable_redis_falls_back_to_local_buckets(caplog: pytest.LogCapture
         assert sum(limiter.check("k", 0.0, limits, 1).allowed for _ in range(10)) == 4  # the local bucket
     finally:
         limiter.close()
+
+
+def test_a_limits_store_that_is_not_redis_is_refused_in_one_line() -> None:
+    from core.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"limits.store: 'http://x' is not a Redis URL; write redis://"):
+        parse_config({"limits": {"store": "http://x"}}, source="test")

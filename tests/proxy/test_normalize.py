@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -223,8 +224,9 @@ def _sglang_completion(**message: Any) -> dict[str, Any]:
 
 def test_normalize_plain_completion() -> None:
     got = normalize_completion(_sglang_completion(), "gpt-4o-mini")
+    assert re.fullmatch(r"chatcmpl-[A-Za-z0-9]{29}", got["id"]), "SGLang's bare hex id becomes OpenAI's shape"
     assert got == {
-        "id": "5d3b1c7e2f8a4e0f9d6c3b2a1e0f9d8c",
+        "id": got["id"],
         "object": "chat.completion",
         "created": 1750000000,
         "model": "gpt-4o-mini",
