@@ -384,7 +384,11 @@ class Settings:
         10 * 1024 * 1024, "Largest request body accepted, in bytes.", read="whole", minimum=1024
     )
     rollout_poll_s: float = setting(
-        1.0, "Seconds between reads of the rollout percent from the store.", read="number", minimum=0.05
+        1.0,
+        "Seconds between reads of the rollout percent and the keys from the store (a change made on any host "
+        "reaches every replica within about this).",
+        read="number",
+        minimum=0.05,
     )
     key_check_ttl_s: float = setting(
         300.0,
