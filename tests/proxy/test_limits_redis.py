@@ -7,11 +7,14 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import pytest
 
 from proxy.limits_redis import FALLBACK, SharedLimiter
 from tests.conftest import REDIS_TEST_URL
+from tests.relay import Relay
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,38 @@ def test_a_limits_store_that_is_not_redis_is_refused_in_one_line() -> None:
 
     with pytest.raises(ConfigError, match=r"limits.store: 'http://x' is not a Redis URL; write redis://"):
         parse_config({"limits": {"store": "http://x"}}, source="test")
+
+
+def test_a_proxy_whose_redis_goes_away_serves_on_with_local_limits(
+    redis_prefix: str, proxy_factory: Any, sim_process: Any
+) -> None:
+    relay = Relay(6379).start()
+    try:
+        proxy = proxy_factory(
+            sim_process("openai"),
+            sim_process("sglang"),
+            limits__store=f"redis://127.0.0.1:{relay.port}/0",
+            limits__redis_prefix=redis_prefix,
+        )
+        client = proxy.client()
+        messages = [{"role": "user", "content": "Classify: hello"}]
+        client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+        assert proxy.server.runtime.status()["limits"] == "shared"
+        relay.cut()
+        deadline = time.monotonic() + 5
+        while proxy.server.runtime.counts[FALLBACK] != 1:
+            assert time.monotonic() < deadline, "the fallback was not noticed within 5 s"
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+            time.sleep(0.05)
+        for _ in range(5):  # nothing fails meanwhile
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+        assert proxy.server.runtime.status()["limits"] == "local"
+        metrics = httpx.get(proxy.admin_url + "/metrics").text
+        assert "alveare_limits_local_fallback 1.0" in metrics
+        relay.restore()
+        deadline = time.monotonic() + 5
+        while proxy.server.runtime.counts[FALLBACK] != 0:
+            assert time.monotonic() < deadline, "Redis's return was not noticed within 5 s"
+            time.sleep(0.05)
+    finally:
+        relay.stop()
