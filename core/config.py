@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import ConfigError
 from core.mapping_reader import MappingReader, ReadRules, read_yaml
-from core.store import StoreError, parse_store_url
+from core.store_engine import StoreError, parse_store_url
 
 ENV_PREFIX = "ALVEARE_"
 
@@ -258,6 +258,15 @@ class RecordSettings:
     redact_pii: bool = setting(
         False, "Mask e-mail addresses and phone numbers in recordings.", read="flag", flag="--redact-pii"
     )
+    spool_dir: str = setting(
+        "alveare-spool",
+        "Folder for pairs kept while the store is unreachable (written when it returns).",
+        read="text",
+        flag="--spool-dir",
+    )
+    spool_max_mb: int = setting(
+        512, "Most MiB the spool may hold (beyond: dropped, counted).", read="whole", minimum=1
+    )
 
 
 @dataclass(frozen=True)
@@ -268,6 +277,16 @@ class LimitsSettings:
         10_000, "Requests per minute per key (x-ratelimit-* headers, 429 beyond).", read="whole", minimum=1
     )
     tpm: int = setting(2_000_000, "Tokens per minute per key.", read="whole", minimum=1)
+    store: str | None = setting(
+        None,
+        "redis://HOST:PORT/DB: share every key's limits across replicas; unset: each replica limits alone.",
+        read="text_or_none",
+        flag="--limits-store",
+        example=None,
+    )
+    redis_prefix: str = setting(
+        "alveare", "Prefix of the Redis keys the shared limits use (one per deployment).", read="text"
+    )
 
 
 @dataclass(frozen=True)
@@ -348,7 +367,7 @@ class Settings:
     )
     store: str = setting(
         "sqlite:///alveare.sqlite",
-        "Where pairs, keys and the rollout live: sqlite:///PATH.",
+        "Where pairs, keys and the rollout live: sqlite:///PATH or postgresql://USER@HOST:PORT/DB.",
         read="text",
         flag="--store",
     )
@@ -383,7 +402,11 @@ class Settings:
         10 * 1024 * 1024, "Largest request body accepted, in bytes.", read="whole", minimum=1024
     )
     rollout_poll_s: float = setting(
-        1.0, "Seconds between reads of the rollout percent from the store.", read="number", minimum=0.05
+        1.0,
+        "Seconds between reads of the rollout percent and the keys from the store (a change made on any host "
+        "reaches every replica within about this).",
+        read="number",
+        minimum=0.05,
     )
     key_check_ttl_s: float = setting(
         300.0,
@@ -687,6 +710,11 @@ def _check_cross_fields(settings: Settings) -> None:
         raise ConfigError(f"{settings.source}: store: {exc}") from None
     settings.listen_host_port()
     settings.admin_host_port()
+    limits_store = settings.limits.store
+    if limits_store is not None and not limits_store.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"{settings.source}: limits.store: {limits_store!r} is not a Redis URL; write redis://HOST:PORT/DB"
+        )
     for client_model, target in settings.models.items():
         if ":" in target.split(":", 1)[0] or target.startswith(":"):
             raise ConfigError(

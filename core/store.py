@@ -1,84 +1,36 @@
-"""The store: recorded pairs, the append-only rollout history, and live proxy status.
+"""The store: recorded pairs, the append-only rollout history, and what the replicas share.
 
-SQLite in WAL mode by default (``sqlite:///path/to/file.sqlite``). Every writer and reader opens its own
-connection, so the proxy's recorder thread, the rollout controller and ``alveare-migrate status`` can share one
-file. Other modules add their own tables with :meth:`Store.ensure_schema`.
-
-Upgrades happen in place when a store is opened (:data:`UPGRADES`): a column a newer release added to an
-existing table is added to an older file, with its default, so stores recorded before keep working.
+SQLite (``sqlite:///path``, the embedded default) or PostgreSQL (``postgresql://user@host:port/db``) through
+SQLAlchemy Core; tables are declared once in :mod:`core.schema` and changed only by the Alembic migrations in
+``core/migrations`` (:mod:`core.store_migrate`), applied when a store is opened. Every statement names its columns.
+Other packages use the typed methods here and in :class:`core.store_shared.SharedState` (keys, lease, decisions,
+judge verdicts), never SQL. The proxy's recorder thread, the rollout controller and ``alveare-migrate status`` on
+any host can share one store.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import AlveareError
+from sqlalchemy import ColumnElement, Connection, Integer, and_, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from core import schema
 from core.pair import Pair, answer_from_json, answer_to_json
+from core.store_engine import IMMEDIATE, StoreError, first_line, make_engine, parse_store_url
+from core.store_migrate import ensure_current
+from core.store_shared import SharedState, upsert
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS pairs (
-    pair_id TEXT PRIMARY KEY,
-    ts REAL NOT NULL,
-    key_hash TEXT NOT NULL,
-    model TEXT NOT NULL,
-    target_model TEXT NOT NULL,
-    task TEXT NOT NULL,
-    request TEXT NOT NULL,
-    served_side TEXT NOT NULL,
-    percent REAL NOT NULL,
-    failover INTEGER NOT NULL,
-    incumbent TEXT,
-    candidate TEXT,
-    meta TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT 'live'
-);
-CREATE INDEX IF NOT EXISTS pairs_ts ON pairs (ts);
-CREATE TABLE IF NOT EXISTS rollout (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    percent REAL NOT NULL,
-    actor TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    forced INTEGER NOT NULL DEFAULT 0,
-    evidence TEXT
-);
-CREATE TABLE IF NOT EXISTS proxy_status (
-    instance TEXT PRIMARY KEY,
-    ts REAL NOT NULL,
-    status TEXT NOT NULL
-);
-"""
+__all__ = ["LIVE", "RolloutEntry", "Store", "StoreError", "pair_from_row", "parse_store_url"]
 
-
-# (table, column, its definition): columns added after the first release, added to older files on open.
-UPGRADES: tuple[tuple[str, str, str], ...] = (("pairs", "source", "TEXT NOT NULL DEFAULT 'live'"),)
-PAIR_COLUMNS = 14
 LIVE = "live"
-
-
-class StoreError(AlveareError):
-    """A store URL or file that cannot be used; the message says how to fix it."""
-
-
-def parse_store_url(url: str) -> Path:
-    """``sqlite:///relative/or/absolute/path`` -> Path. Other schemes are refused with the fix."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        raise StoreError(
-            f"store URL {url!r} is not supported: use sqlite:///PATH (e.g. sqlite:///alveare.sqlite)"
-        )
-    path = url[len(prefix) :]
-    if not path:
-        raise StoreError("store URL has no path: use sqlite:///PATH (e.g. sqlite:///alveare.sqlite)")
-    return Path(path)
+PAIR_COLUMNS = tuple(c.name for c in schema.pairs.c)
 
 
 @dataclass(frozen=True)
@@ -92,77 +44,53 @@ class RolloutEntry:
     evidence: dict[str, Any] | None
 
 
-class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.ensure_schema(SCHEMA)
-        self._upgrade()
+class Store(SharedState):
+    def __init__(self, target: Path | str) -> None:
+        url = f"sqlite:///{target}" if isinstance(target, Path) else target
+        parsed = parse_store_url(url)
+        self.path = parsed.sqlite_path
+        self.display = parsed.display
+        self.dialect = parsed.dialect
+        self.engine = make_engine(parsed)
+        try:
+            ensure_current(self.engine, self.display)
+        except StoreError:
+            self.engine.dispose()
+            raise
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise StoreError(
+                f"cannot open store {self.display}: {first_line(exc)}; {_hint(parsed.dialect)}"
+            ) from None
 
     @classmethod
     def open(cls, url: str) -> Store:
-        return cls(parse_store_url(url))
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            except sqlite3.OperationalError as exc:
-                raise StoreError(
-                    f"cannot open store {self.path}: {exc}; check the path and its permissions"
-                ) from exc
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        return cls(url)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._conn().execute(sql, tuple(params)).fetchall()
-
-    def ensure_schema(self, sql: str) -> None:
-        self._conn().executescript(sql)
-
-    def _upgrade(self) -> None:
-        """Add the columns of :data:`UPGRADES` that an older store lacks (another process may race us)."""
-        for table, column, definition in UPGRADES:
-            names = {row[1] for row in self.execute(f"PRAGMA table_info({table})")}
-            if column in names:
-                continue
-            try:
-                self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            except sqlite3.OperationalError as exc:
-                if "duplicate column" not in str(exc):
-                    raise StoreError(f"cannot upgrade store {self.path}: {exc}") from exc
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One transaction that writes; on SQLite it takes the write lock first (``BEGIN IMMEDIATE``)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                yield conn
 
     def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.engine.dispose()
 
     # --- pairs -------------------------------------------------------------------------------------------
 
     def write_pairs(self, pairs: Iterable[Pair]) -> int:
-        rows = [_pair_row(p) for p in pairs]
+        """Insert or replace by ``pair_id``: a batch written twice (a retry after an outage) is stored once."""
+        rows = [pair_row(p) for p in pairs]
         if rows:
-            with self.transaction() as conn:
-                conn.executemany(
-                    f"INSERT OR REPLACE INTO pairs VALUES ({','.join('?' * PAIR_COLUMNS)})",
-                    rows,
-                )
+            with self._write() as conn:
+                upsert(conn, schema.pairs, rows, ("pair_id",))
         return len(rows)
 
     def iter_pairs(
@@ -174,10 +102,29 @@ class Store:
         source: str | None = LIVE,
     ) -> Iterator[Pair]:
         """Pairs in time order; live traffic only unless ``source`` says ``replay`` (or None: both)."""
-        where, params = _pair_filter(since, task, model, source)
-        cursor = self._conn().execute(f"SELECT * FROM pairs{where} ORDER BY ts", params)
-        for row in cursor:
-            yield pair_from_row(row)
+        query = select(*schema.pairs.c).where(*pair_filter(since, task, model, source))
+        with self._read() as conn:
+            for row in conn.execute(query.order_by(schema.pairs.c.ts)).mappings():
+                yield pair_from_row(row)
+
+    def pair_rows(
+        self,
+        *,
+        after: tuple[float, str] | None,
+        since: float | None,
+        model: str | None,
+        source: str | None,
+        limit: int,
+    ) -> list[Mapping[str, Any]]:
+        """One page of raw pair rows in (ts, pair_id) order after ``after``, for readers that decode them
+        tolerantly (a row that is not a readable pair must not stop a report)."""
+        p = schema.pairs.c
+        clauses = pair_filter(since, None, model, source)
+        if after is not None:
+            clauses.append(or_(p.ts > after[0], and_(p.ts == after[0], p.pair_id > after[1])))
+        query = select(*schema.pairs.c).where(*clauses).order_by(p.ts, p.pair_id).limit(limit)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
 
     def count_pairs(
         self,
@@ -186,9 +133,47 @@ class Store:
         task: str | None = None,
         model: str | None = None,
         source: str | None = LIVE,
+        with_candidate: bool = False,
     ) -> int:
-        where, params = _pair_filter(since, task, model, source)
-        return int(self._conn().execute(f"SELECT count(*) FROM pairs{where}", params).fetchone()[0])
+        clauses = pair_filter(since, task, model, source)
+        if with_candidate:
+            clauses.append(schema.pairs.c.candidate.is_not(None))
+        with self._read() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(schema.pairs).where(*clauses)).scalar_one()
+            )
+
+    def pair_summary(self) -> list[dict[str, Any]]:
+        """Live pairs by served side: how many, how many have both answers, the latest timestamp."""
+        p = schema.pairs.c
+        both = func.sum(and_(p.incumbent.is_not(None), p.candidate.is_not(None)).cast(Integer))
+        query = (
+            select(
+                p.served_side, func.count().label("n"), both.label("both"), func.max(p.ts).label("last_ts")
+            )
+            .where(p.source == LIVE)
+            .group_by(p.served_side)
+        )
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def pair_tasks(self, source: str = LIVE) -> list[str]:
+        query = select(schema.pairs.c.task).where(schema.pairs.c.source == source).distinct()
+        with self._read() as conn:
+            return sorted(str(t) for t in conn.execute(query).scalars() if t)
+
+    def pair_ids(self, source: str) -> set[str]:
+        query = select(schema.pairs.c.pair_id).where(schema.pairs.c.source == source)
+        with self._read() as conn:
+            return {str(i) for i in conn.execute(query).scalars()}
+
+    def delete_pairs(self, pair_ids: Iterable[str], *, source: str) -> None:
+        ids = list(pair_ids)
+        p = schema.pairs
+        with self._write() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                conn.execute(p.delete().where(p.c.pair_id.in_(chunk), p.c.source == source))
 
     # --- rollout history ------------------------------------------------------------------------------
 
@@ -205,17 +190,18 @@ class Store:
             raise StoreError(f"percent {percent} is out of range: give a number from 0 to 100")
         ts = time.time()
         evidence_json = None if evidence is None else json.dumps(evidence, default=str)
-        with self.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO rollout (ts, percent, actor, reason, forced, evidence) VALUES (?,?,?,?,?,?)",
-                (ts, percent, actor, reason, int(forced), evidence_json),
-            )
-            row_id = int(cursor.lastrowid or 0)
+        values = {"ts": ts, "percent": percent, "actor": actor, "reason": reason, "forced": int(forced)}
+        with self._write() as conn:
+            result = conn.execute(schema.rollout.insert().values(**values, evidence=evidence_json))
+            row_id = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
         return RolloutEntry(row_id, ts, percent, actor, reason, forced, evidence)
 
     def rollout_history(self, limit: int | None = None) -> list[RolloutEntry]:
-        sql = "SELECT id, ts, percent, actor, reason, forced, evidence FROM rollout ORDER BY id DESC"
-        rows = self.execute(sql + (f" LIMIT {int(limit)}" if limit else ""))
+        query = select(*schema.rollout.c).order_by(schema.rollout.c.id.desc())
+        if limit:
+            query = query.limit(int(limit))
+        with self._read() as conn:
+            rows = list(conn.execute(query).mappings())
         return [_rollout_entry(r) for r in reversed(rows)]
 
     def current_rollout(self) -> RolloutEntry | None:
@@ -226,71 +212,66 @@ class Store:
         entry = self.current_rollout()
         return entry.percent if entry else 0.0
 
-    # --- live proxy status --------------------------------------------------------------------------
 
-    def put_status(self, instance: str, status: dict[str, Any]) -> None:
-        self.execute(
-            "INSERT OR REPLACE INTO proxy_status VALUES (?,?,?)", (instance, time.time(), json.dumps(status))
-        )
-
-    def statuses(self, max_age_s: float = 30.0) -> dict[str, dict[str, Any]]:
-        rows = self.execute(
-            "SELECT instance, ts, status FROM proxy_status WHERE ts >= ?", (time.time() - max_age_s,)
-        )
-        return {r[0]: {"ts": r[1], **json.loads(r[2])} for r in rows}
+def _hint(dialect: str) -> str:
+    if dialect == "sqlite":
+        return "check the path and its permissions"
+    return "check that PostgreSQL runs there and the URL's user, host, port and database"
 
 
-def _pair_filter(
+def pair_filter(
     since: float | None, task: str | None, model: str | None, source: str | None = LIVE
-) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    filters = (("ts >= ?", since), ("task = ?", task), ("model = ?", model), ("source = ?", source))
-    for clause, value in filters:
+) -> list[ColumnElement[bool]]:
+    p = schema.pairs.c
+    clauses: list[ColumnElement[bool]] = []
+    for column, value, op in ((p.ts, since, "ge"), (p.task, task, "eq"), (p.model, model, "eq")):
         if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+            clauses.append(column >= value if op == "ge" else column == value)
+    if source is not None:
+        clauses.append(p.source == source)
+    return clauses
 
 
-def _pair_row(p: Pair) -> tuple[Any, ...]:
-    return (
-        p.pair_id,
-        p.ts,
-        p.key_hash,
-        p.model,
-        p.target_model,
-        p.task,
-        json.dumps(p.request, separators=(",", ":")),
-        p.served_side,
-        p.percent,
-        int(p.failover),
-        answer_to_json(p.incumbent),
-        answer_to_json(p.candidate),
-        json.dumps(p.meta, separators=(",", ":")),
-        p.source,
-    )
+def pair_row(p: Pair) -> dict[str, Any]:
+    return {
+        "pair_id": p.pair_id,
+        "ts": p.ts,
+        "key_hash": p.key_hash,
+        "model": p.model,
+        "target_model": p.target_model,
+        "task": p.task,
+        "request": json.dumps(p.request, separators=(",", ":")),
+        "served_side": p.served_side,
+        "percent": p.percent,
+        "failover": int(p.failover),
+        "incumbent": answer_to_json(p.incumbent),
+        "candidate": answer_to_json(p.candidate),
+        "meta": json.dumps(p.meta, separators=(",", ":")),
+        "source": p.source,
+    }
 
 
-def pair_from_row(row: tuple[Any, ...]) -> Pair:
+def pair_from_row(row: Mapping[Any, Any]) -> Pair:
     return Pair(
-        pair_id=row[0],
-        ts=row[1],
-        key_hash=row[2],
-        model=row[3],
-        target_model=row[4],
-        task=row[5],
-        request=json.loads(row[6]),
-        served_side=row[7],
-        percent=row[8],
-        failover=bool(row[9]),
-        incumbent=answer_from_json(row[10]),
-        candidate=answer_from_json(row[11]),
-        meta=json.loads(row[12]),
-        source=row[13] if len(row) > 13 and row[13] == "replay" else "live",
+        pair_id=row["pair_id"],
+        ts=row["ts"],
+        key_hash=row["key_hash"],
+        model=row["model"],
+        target_model=row["target_model"],
+        task=row["task"],
+        request=json.loads(row["request"]),
+        served_side=row["served_side"],
+        percent=row["percent"],
+        failover=bool(row["failover"]),
+        incumbent=answer_from_json(row["incumbent"]),
+        candidate=answer_from_json(row["candidate"]),
+        meta=json.loads(row["meta"]),
+        source="replay" if row.get("source") == "replay" else "live",
     )
 
 
-def _rollout_entry(row: tuple[Any, ...]) -> RolloutEntry:
-    evidence = json.loads(row[6]) if row[6] else None
-    return RolloutEntry(row[0], row[1], row[2], row[3], row[4], bool(row[5]), evidence)
+def _rollout_entry(row: Mapping[Any, Any]) -> RolloutEntry:
+    evidence = json.loads(row["evidence"]) if row["evidence"] else None
+    return RolloutEntry(
+        int(row["id"]), row["ts"], row["percent"], row["actor"], row["reason"], bool(row["forced"]), evidence
+    )

@@ -25,18 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROMPT_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS judge_verdicts (
-    pair_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    prompt_version INTEGER NOT NULL,
-    incumbent_first TEXT NOT NULL,
-    candidate_first TEXT NOT NULL,
-    score REAL NOT NULL,
-    ts REAL NOT NULL,
-    PRIMARY KEY (pair_id, model, prompt_version)
-);
-"""
 SYSTEM_PROMPT = (
     "You compare two answers to the same request. Judge correctness first, then completeness and clarity; "
     "ignore length and style. Reply with exactly one word: A if answer A is better, B if answer B is better, "
@@ -102,7 +90,6 @@ class Judge:
         self.offline = offline
         self.concurrency = concurrency
         self.timeout_s = timeout_s
-        store.ensure_schema(SCHEMA)
 
     def run(self, scores: Sequence[PairScore]) -> JudgeRun:
         run = JudgeRun()
@@ -183,23 +170,23 @@ class Judge:
             return
         now = time.time()
         rows = [
-            (v.pair_id, self.model, PROMPT_VERSION, v.incumbent_first, v.candidate_first, v.score, now)
+            {
+                "pair_id": v.pair_id,
+                "model": self.model,
+                "prompt_version": PROMPT_VERSION,
+                "incumbent_first": v.incumbent_first,
+                "candidate_first": v.candidate_first,
+                "score": v.score,
+                "ts": now,
+            }
             for v in verdicts
         ]
-        with self.store.transaction() as conn:
-            conn.executemany("INSERT OR REPLACE INTO judge_verdicts VALUES (?,?,?,?,?,?,?)", rows)
+        self.store.save_verdicts(rows)
 
 
 def load_cached(store: Store, model: str | None) -> dict[str, float]:
     """Cached scores by pair id for ``model`` (any model, newest first, when None)."""
-    store.ensure_schema(SCHEMA)
-    sql = "SELECT pair_id, score FROM judge_verdicts WHERE prompt_version = ?"
-    params: list[Any] = [PROMPT_VERSION]
-    if model is not None:
-        sql += " AND model = ?"
-        params.append(model)
-    rows = store.execute(sql + " ORDER BY ts", params)
-    return {str(pair_id): float(score) for pair_id, score in rows}
+    return dict(store.verdict_scores(PROMPT_VERSION, model))
 
 
 def apply_cached(scored: Scored, store: Store, settings: SettingsLike | None) -> int:

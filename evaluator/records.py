@@ -7,7 +7,7 @@ for each one that fails, which the scorer counts in the bad-input section.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,25 +33,19 @@ def read_pairs(
     """Live pairs by default; ``source="replay"`` for those ``alveare-migrate replay`` recorded, None for all."""
     from core.store import pair_from_row
 
-    clauses: list[str] = ["rowid > ?"]
-    params: list[Any] = [0]
-    for clause, value in (("ts >= ?", since), ("model = ?", model), ("source = ?", source)):
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    sql = f"SELECT rowid, * FROM pairs WHERE {' AND '.join(clauses)} ORDER BY rowid LIMIT {PAGE}"
+    after: tuple[float, str] | None = None
     while True:
-        rows = store.execute(sql, params)
+        rows = store.pair_rows(after=after, since=since, model=model, source=source, limit=PAGE)
         if not rows:
             return
         for row in rows:
             yield _decode(row, pair_from_row)
-        params[0] = rows[-1][0]
+        after = (rows[-1]["ts"], rows[-1]["pair_id"])
 
 
-def _decode(row: tuple[Any, ...], decode: Any) -> Pair | BadRecord:
+def _decode(row: Mapping[str, Any], decode: Any) -> Pair | BadRecord:
     try:
-        pair = decode(row[1:])
+        pair = decode(row)
     except (ValueError, TypeError, KeyError) as exc:  # bad JSON, wrong fields
-        return BadRecord(str(row[1]), f"unreadable record ({type(exc).__name__})")
-    return pair if isinstance(pair, Pair) else BadRecord(str(row[1]), "unreadable record")
+        return BadRecord(str(row["pair_id"]), f"unreadable record ({type(exc).__name__})")
+    return pair if isinstance(pair, Pair) else BadRecord(str(row["pair_id"]), "unreadable record")

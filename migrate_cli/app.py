@@ -113,7 +113,10 @@ def store_options(command: F) -> F:
         metavar="URL",
         expose_value=False,
         callback=_remember("store_url"),
-        help=f"Where pairs and the rollout live: sqlite:///PATH (beats the config's `store`). [env: {env.STORE}]",
+        help=(
+            "Where pairs and the rollout live: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
+            f"(beats the config's `store`). [env: {env.STORE}]"
+        ),
     )(command)
     return click.option(
         "--config",

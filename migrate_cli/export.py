@@ -102,8 +102,7 @@ def export(
 
 
 def check_task(store: Store, task: str) -> None:
-    rows = store.execute("SELECT DISTINCT task FROM pairs WHERE source = 'live'")
-    known = sorted(str(r[0]) for r in rows if r[0])
+    known = store.pair_tasks("live")
     if task not in known:
         hint = f"the store has {', '.join(known)}" if known else "the store has no recorded pairs yet"
         raise ExportError(f"unknown task {task!r}: {hint}; pass one of them with --task")

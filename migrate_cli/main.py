@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "demo": "migrate_cli.demo.command:demo",
     "scan": "migrate_cli.scan.command:scan",
     "ca": "migrate_cli.ca:ca",
+    "store": "migrate_cli.store:store",
 }
 
 

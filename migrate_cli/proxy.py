@@ -51,7 +51,8 @@ def proxy(config: Path | None, **flags: str | bool | None) -> None:
     def ready(server: ProxyServer) -> None:
         click.echo(
             f"alveare proxy listening on {server.listen_url} (admin {server.admin_url}); "
-            f"{server.runtime.percent:g}% to the candidate; store {settings.store}",
+            f"{server.runtime.percent:g}% to the candidate; store {server.store.display}; "
+            f"limits {'shared through Redis' if settings.limits.store else 'per replica'}",
             err=False,
         )
         if not server.runtime.status()["models_mapped"]:

@@ -131,12 +131,11 @@ def eligible(pairs: Iterable[Pair], limit: int | None) -> list[Pair]:
 
 
 def forget(store: Store, ids: list[str]) -> None:
-    with store.transaction() as conn:
-        conn.executemany("DELETE FROM pairs WHERE pair_id = ? AND source = 'replay'", [(i,) for i in ids])
+    store.delete_pairs(ids, source="replay")
 
 
 def skip_done(store: Store, todo: list[tuple[Pair, str]], tally: Tally) -> list[tuple[Pair, str]]:
-    done = {str(r[0]) for r in store.execute("SELECT pair_id FROM pairs WHERE source = 'replay'")}
+    done = store.pair_ids("replay")
     left = [(o, m) for o, m in todo if replay_id(o.pair_id, m) not in done]
     tally.done_before = len(todo) - len(left)
     return left

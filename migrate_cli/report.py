@@ -142,7 +142,7 @@ def report(
 
     wanted = parse_formats(formats)
     config = _settings(app)
-    store = _store(config)
+    store = _store(app, config)
     since_ts = parse_since(since, time.time()) if since else None
     filters = {k: v for k, v in {"since": since, "task": task, "model": model}.items() if v is not None}
     if source != "live":
@@ -180,16 +180,16 @@ def _settings(app: App) -> Settings:
     return app.settings
 
 
-def _store(config: Settings) -> Any:
+def _store(app: App, config: Settings) -> Any:
     """Opened read-only in spirit: a missing file is an error here, never a new empty store."""
-    from core.store import Store, parse_store_url
+    from core.store import parse_store_url
 
-    path = parse_store_url(config.store)
-    if not path.is_file():
+    path = parse_store_url(config.store).sqlite_path
+    if path is not None and not path.is_file():
         raise ReportError(
             f"store {path} does not exist: check --store/--config, or record pairs with the proxy first"
         )
-    return Store.open(config.store)
+    return app.store  # closed with the app
 
 
 def _gates(config: Settings, policy_path: Path | None) -> tuple[list[GateSpec], bool]:

@@ -59,17 +59,14 @@ def collect_status(store: Store, *, last: int = 5) -> dict[str, Any]:
 def pair_counts(store: Store) -> dict[str, Any]:
     """Recorded live pairs: in all, by the side that served, how many have both answers (comparable); and
     how many `alveare-migrate replay` added (never counted as traffic)."""
-    rows = store.execute(
-        "SELECT served_side, count(*), sum(incumbent IS NOT NULL AND candidate IS NOT NULL), max(ts)"
-        " FROM pairs WHERE source = 'live' GROUP BY served_side"
-    )
-    replayed = int(store.execute("SELECT count(*) FROM pairs WHERE source = 'replay'")[0][0])
-    served = {str(side): int(n) for side, n, _, _ in rows}
+    rows = store.pair_summary()
+    replayed = store.count_pairs(source="replay")
+    served = {str(r["served_side"]): int(r["n"]) for r in rows}
     return {
         "total": sum(served.values()),
         "served": {"incumbent": served.get("incumbent", 0), "candidate": served.get("candidate", 0)},
-        "both_answers": sum(int(both or 0) for _, _, both, _ in rows),
-        "last_ts": max((float(ts) for *_, ts in rows if ts is not None), default=None),
+        "both_answers": sum(int(r["both"] or 0) for r in rows),
+        "last_ts": max((float(r["last_ts"]) for r in rows if r["last_ts"] is not None), default=None),
         "replayed": replayed,
     }
 
@@ -105,8 +102,11 @@ NO_MODEL_NOTE = "; NO MODEL MAPPED: nothing is split (add models: and specialist
 def _proxy_line(name: str, info: dict[str, Any]) -> str:
     requests = info.get("requests", {})
     pairs = info.get("pairs", {})
+    seen = max(0.0, time.time() - float(info.get("ts", 0.0)))
     return (
-        f"  {name} ({info.get('listen', '?')}): at {info.get('percent', 0):g}%, "
+        f"  {name} on {info.get('host') or '?'} v{info.get('version') or '?'} ({info.get('listen', '?')}), "
+        f"last seen {seen:.0f}s ago, {info.get('served', 0)} requests served, limits {info.get('limits', 'local')}: "
+        f"at {info.get('percent', 0):g}%, "
         f"requests incumbent {requests.get('incumbent', 0)} / candidate {requests.get('candidate', 0)}, "
         f"pairs incumbent {pairs.get('incumbent', 0)} / candidate {pairs.get('candidate', 0)}, "
         f"mirrored {info.get('mirrored', 0)}, failovers {info.get('failovers', 0)}, "

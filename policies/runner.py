@@ -4,7 +4,7 @@ Every interval the runner re-reads the rollout history (so a restart, or a perso
 asks the controller, and writes what it decided: advances, rollbacks and completion go to the rollout history
 with their evidence; every decision also goes to ``rollout_decisions``, where a hold is written only when it
 differs from the previous one. A lease row (owner, expiry) renewed each interval keeps a second controller on
-the same store from acting; it is told who holds it and exits.
+the same store from acting, on whichever host it runs (the store is shared); it is told who holds it and exits.
 """
 
 from __future__ import annotations
@@ -27,23 +27,6 @@ if TYPE_CHECKING:
     from evaluator.scoring import SettingsLike
     from evaluator.verdict import GateResult
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS rollout_lease (
-    name TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rollout_decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    owner TEXT NOT NULL,
-    action TEXT NOT NULL,
-    percent_from REAL NOT NULL,
-    percent_to REAL NOT NULL,
-    reason TEXT NOT NULL,
-    evidence TEXT
-);
-"""
 LEASE_NAME = "rollout-controller"
 
 
@@ -67,13 +50,12 @@ class LeaseHolder:
 
 
 class Lease:
-    """One row naming which controller may act, until when. Taking it is one ``BEGIN IMMEDIATE``
-    transaction, so two controllers cannot both see it free."""
+    """One row naming which controller may act, until when. Taking it is one conditional upsert
+    (:meth:`core.store.Store.take_lease`), so two controllers cannot both see it free."""
 
     def __init__(
         self, store: Store, owner: str, ttl_s: float, clock: Callable[[], float] = time.time
     ) -> None:
-        store.ensure_schema(SCHEMA)
         self.store = store
         self.owner = owner
         self.ttl_s = ttl_s
@@ -81,29 +63,16 @@ class Lease:
 
     def acquire(self) -> LeaseHolder | None:
         """Take or renew the lease; None if we hold it, else the live holder that refused us."""
-        now = self.clock()
-        with self.store.transaction() as conn:
-            row = conn.execute(
-                "SELECT owner, expires FROM rollout_lease WHERE name = ?", (LEASE_NAME,)
-            ).fetchone()
-            if row is not None and row[0] != self.owner and row[1] > now:
-                return LeaseHolder(row[0], row[1])
-            conn.execute(
-                "INSERT OR REPLACE INTO rollout_lease (name, owner, expires) VALUES (?,?,?)",
-                (LEASE_NAME, self.owner, now + self.ttl_s),
-            )
-        return None
+        owner, expires = self.store.take_lease(LEASE_NAME, self.owner, self.ttl_s, self.clock())
+        return None if owner == self.owner else LeaseHolder(owner, expires)
 
     def release(self) -> None:
-        self.store.execute("DELETE FROM rollout_lease WHERE name = ? AND owner = ?", (LEASE_NAME, self.owner))
+        self.store.release_lease(LEASE_NAME, self.owner)
 
 
 def candidate_pairs(store: Store, since: float) -> int:
     """Live pairs recorded since ``since`` that have a candidate answer: the ones a gate can compare."""
-    rows = store.execute(
-        "SELECT count(*) FROM pairs WHERE ts >= ? AND candidate IS NOT NULL AND source = 'live'", (since,)
-    )
-    return int(rows[0][0])
+    return store.count_pairs(since=since, with_candidate=True)
 
 
 def circuit_open(store: Store) -> bool:
@@ -141,7 +110,6 @@ class Runner:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        store.ensure_schema(SCHEMA)
         self.store = store
         self.controller = Controller(policy, judge)
         self.interval_s = interval_s
@@ -220,18 +188,16 @@ class Runner:
         self._log(decision)
 
     def _log(self, decision: Decision) -> None:
-        self.store.execute(
-            "INSERT INTO rollout_decisions (ts, owner, action, percent_from, percent_to, reason, evidence)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (
-                self.clock(),
-                self.owner,
-                decision.action.value,
-                decision.percent_from,
-                decision.percent_to,
-                decision.reason,
-                json.dumps(decision.evidence, default=str),
-            ),
+        self.store.append_decision(
+            {
+                "ts": self.clock(),
+                "owner": self.owner,
+                "action": decision.action.value,
+                "percent_from": decision.percent_from,
+                "percent_to": decision.percent_to,
+                "reason": decision.reason,
+                "evidence": json.dumps(decision.evidence, default=str),
+            }
         )
 
     def _still_leased(self) -> bool:
@@ -273,13 +239,5 @@ class Runner:
 
 def decision_log(store: Store, limit: int | None = 50) -> list[dict[str, Any]]:
     """The latest ``limit`` controller decisions (None: all; holds included), oldest first."""
-    store.ensure_schema(SCHEMA)
-    rows = store.execute(
-        "SELECT ts, owner, action, percent_from, percent_to, reason, evidence FROM rollout_decisions"
-        " ORDER BY id DESC LIMIT ?",
-        (-1 if limit is None else limit,),
-    )
-    keys = ("ts", "owner", "action", "percent_from", "percent_to", "reason", "evidence")
-    return [
-        dict(zip(keys, (*r[:6], json.loads(r[6]) if r[6] else None), strict=True)) for r in reversed(rows)
-    ]
+    rows = store.decisions(limit)
+    return [{**r, "evidence": json.loads(r["evidence"]) if r["evidence"] else None} for r in rows]

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,6 +22,7 @@ from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 
 from core.config import Settings
 from core.store import Store
+from core.version import package_version
 from proxy.addons.auth import Auth
 from proxy.addons.chain import Chain
 from proxy.addons.failover import Failover
@@ -35,12 +37,15 @@ from proxy.addons.upstream import Upstream
 from proxy.addons.verify import VerifyKey
 from proxy.intercept import mode_options
 from proxy.keys import KeyStore
+from proxy.limits_redis import SharedLimiter
 from proxy.recorder import Recorder
 from proxy.runtime import Runtime
 from proxy.sides import SideClient
 
 log = logging.getLogger(__name__)
 STATUS_INTERVAL_S = 1.0
+HOST = socket.gethostname()
+VERSION = package_version()
 NO_MODEL_MAPPED = (
     "no model is mapped: nothing will be split, every request goes to the incumbent; "
     "add `models:` and `specialists:` to alveare.yaml (or --models/--specialists)"
@@ -88,6 +93,8 @@ class ProxyServer:
         self.runtime = Runtime(config, environ)
         self.store = Store.open(config.store)
         self.recorder = Recorder(self.store, config.record, self.runtime.counts)
+        self.keys = KeyStore(self.store)
+        self.limiter = shared_limiter(config, self.runtime)
         from prometheus_client import CollectorRegistry
 
         self.registry = CollectorRegistry()
@@ -98,6 +105,7 @@ class ProxyServer:
         self._run_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._admin: WSGIServer | None = None
+        self._heartbeat_failing = False
 
     def default_addons(self, mitm: master.Master) -> list[object]:
         """Our addons, in data-path order: front -> auth -> route -> verify key -> upstream -> failover ->
@@ -106,13 +114,12 @@ class ProxyServer:
         self.sides = SideClient(runtime)
         record = Record(runtime, self.recorder)
         self.mirror = Mirror(runtime, self.sides, record)
-        keys = KeyStore(self.store)
         return [
             self.inflight,
             Front(),
-            Auth(runtime, keys),
+            Auth(runtime, self.keys, self.limiter),
             Route(runtime),
-            VerifyKey(runtime, keys, self.sides),
+            VerifyKey(runtime, self.keys, self.sides),
             Upstream(runtime),
             Failover(runtime, self.sides, mitm),
             Normalize(runtime),
@@ -123,6 +130,9 @@ class ProxyServer:
 
     async def start(self) -> None:
         self.runtime.percent = await asyncio.to_thread(self.store.current_percent)
+        await asyncio.to_thread(self.keys.refresh)
+        if self.limiter is not None:
+            self.limiter.start(asyncio.get_running_loop())
         opts = options.Options()
         mitm = master.Master(opts)
         mitm.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig())
@@ -144,6 +154,7 @@ class ProxyServer:
         self._loops = [
             asyncio.get_running_loop().create_task(self._poll_rollout()),
             asyncio.get_running_loop().create_task(self._heartbeat()),
+            asyncio.get_running_loop().create_task(self._poll_keys()),
         ]
         log.info("proxy listening on %s, %s%% to the candidate", self.listen_url, self.runtime.percent)
         if not self.config.models and not self.config.specialists:
@@ -208,12 +219,34 @@ class ProxyServer:
                 log.warning("rollout: %s%% -> %s%% to the candidate", self.runtime.percent, percent)
                 self.runtime.percent = percent
 
+    async def _poll_keys(self) -> None:
+        """Keys and revocations made on any host reach this replica within ``rollout_poll_s``."""
+        while True:
+            await asyncio.sleep(self.config.rollout_poll_s)
+            try:
+                await asyncio.to_thread(self.keys.refresh)
+            except Exception:
+                log.exception("cannot read the keys; keeping the last known ones")
+
     async def _heartbeat(self) -> None:
         while True:
             self.runtime.counts["record_queue"] = self.recorder.depth()
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.store.put_status, self.runtime.instance, self.runtime.status())
+            try:
+                await asyncio.to_thread(self._put_status)
+            except Exception as exc:  # the store is down: the proxy serves on, the next beat tries again
+                if not self._heartbeat_failing:
+                    log.warning("cannot write this replica's heartbeat (%s); serving on", exc)
+                self._heartbeat_failing = True
+            else:
+                self._heartbeat_failing = False
             await asyncio.sleep(STATUS_INTERVAL_S)
+
+    def _put_status(self) -> None:
+        counts = self.runtime.counts
+        served = sum(counts[f"requests.{side}"] for side in ("incumbent", "candidate", "passthrough"))
+        self.store.put_status(
+            self.runtime.instance, self.runtime.status(), host=HOST, version=VERSION, requests=served
+        )
 
     # --- shutdown ---------------------------------------------------------------------------------------
 
@@ -250,8 +283,11 @@ class ProxyServer:
             self._admin.shutdown()
             self._admin.server_close()
         await asyncio.to_thread(self.recorder.close)
+        if self.limiter is not None:
+            await asyncio.to_thread(self.limiter.close)
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.store.put_status, self.runtime.instance, self.runtime.status())
+            await asyncio.to_thread(self._put_status)
+        await asyncio.to_thread(self.store.close)
         log.info("proxy stopped; %d rows recorded", self.recorder.written)
 
 
@@ -259,6 +295,20 @@ async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def shared_limiter(config: Settings, runtime: Runtime) -> SharedLimiter | None:
+    """Limits shared through Redis when ``limits.store`` names one; None: each replica limits on its own."""
+    if config.limits.store is None:
+        log.info("limits: per replica (no limits.store); each replica admits every key's full limit")
+        return None
+    log.info("limits: shared through Redis by every replica")
+    return SharedLimiter(
+        config.limits.store,
+        replica=runtime.instance,
+        prefix=config.limits.redis_prefix,
+        counts=runtime.counts,
+    )
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -3,7 +3,10 @@
 The stored value is HMAC-SHA256 of the key under a random pepper made once per store: a key holds 256 random
 bits, so its hash cannot be turned back into it, and the pepper makes one store's hashes useless against
 another's. A lookup is one indexed equality, fast enough to run per request. The plaintext exists once, in what :meth:`KeyStore.create` returns. :meth:`KeyStore.verify`
-keeps a short cache, so a revoke made by another process takes effect within ``cache_ttl_s``.
+keeps a short cache, so a revoke made by another process takes effect within ``cache_ttl_s``. The proxy instead
+calls :meth:`KeyStore.refresh` in the background every second: verifying then reads only that in-memory copy of
+the active keys (no database call on the served path, and the last known keys while the store is down), and a
+revoke made on any replica or host takes effect everywhere within the refresh interval.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,23 +24,7 @@ from core.store import Store
 
 KEY_PREFIX = "alv_live_"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    hint TEXT NOT NULL,
-    rpm INTEGER NOT NULL,
-    tpm INTEGER NOT NULL,
-    created REAL NOT NULL,
-    revoked REAL
-);
-CREATE TABLE IF NOT EXISTS store_secrets (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-_COLUMNS = "key_id, name, hint, rpm, tpm, created, revoked"
+_COLUMNS = ("key_id", "name", "hint", "rpm", "tpm", "created", "revoked")
 
 
 class UnknownKey(AlveareError, LookupError):
@@ -74,10 +61,14 @@ class KeyStore:
         self.cache_ttl_s = cache_ttl_s
         self.cache_size = cache_size
         self.clock = clock
-        store.ensure_schema(SCHEMA)
         self._pepper = _pepper(store)
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
         self._any_active: tuple[float, bool] | None = None
+        self._snapshot: dict[str, KeyRecord] | None = None
+
+    def refresh(self) -> None:
+        """Load every active key (by hash) into memory; from then on :meth:`verify` reads only this copy."""
+        self._snapshot = {str(row["key_hash"]): _record(row) for row in self.store.keys(active_only=True)}
 
     def hash(self, plaintext: str) -> str:
         return hmac.new(self._pepper, plaintext.encode(), hashlib.sha256).hexdigest()
@@ -97,10 +88,7 @@ class KeyStore:
             tpm=tpm,
             created=time.time(),
         )
-        self.store.execute(
-            f"INSERT INTO api_keys (key_hash, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
-            (self.hash(plaintext), *_row(record)),
-        )
+        self.store.insert_key({"key_hash": self.hash(plaintext), **_row(record)})
         self._forget_cache()
         return record, plaintext
 
@@ -109,75 +97,64 @@ class KeyStore:
         if not plaintext.startswith(KEY_PREFIX) or not plaintext.isascii():
             return None  # ours are URL-safe base64: a non-ASCII token (even undecodable bytes) is never one
         digest = self.hash(plaintext)
+        if self._snapshot is not None:
+            return self._snapshot.get(digest)
         now = self.clock()
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        rows = self.store.execute(
-            f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked IS NULL", (digest,)
-        )
-        record = _record(rows[0]) if rows else None
+        row = self.store.key_by_hash(digest)
+        record = _record(row) if row else None
         if len(self._cache) >= self.cache_size:
             self._cache.clear()
         self._cache[digest] = (now + self.cache_ttl_s, record)
         return record
 
     def list(self, *, include_revoked: bool = True) -> list[KeyRecord]:
-        where = "" if include_revoked else " WHERE revoked IS NULL"
-        rows = self.store.execute(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created")
-        return [_record(r) for r in rows]
+        return [_record(r) for r in self.store.keys(active_only=not include_revoked)]
 
     def get(self, key_id: str) -> KeyRecord:
-        rows = self.store.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
+        rows = self.store.keys(key_id=key_id)
         if not rows:
             raise UnknownKey(f"no key {key_id!r}; see `alveare-migrate keys list` for the ids")
         return _record(rows[0])
 
     def revoke(self, key_id: str) -> KeyRecord:
         """Revoke a key (again is harmless); raises :class:`UnknownKey` if there is no such key."""
-        self.store.execute(
-            "UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL", (time.time(), key_id)
-        )
+        self.store.revoke_key(key_id, time.time())
         self._forget_cache()
         return self.get(key_id)
 
     def any_active(self) -> bool:
         """Whether any key is active: if so the proxy requires one on every request."""
+        if self._snapshot is not None:
+            return bool(self._snapshot)
         now = self.clock()
         if self._any_active is not None and self._any_active[0] > now:
             return self._any_active[1]
-        active = bool(self.store.execute("SELECT 1 FROM api_keys WHERE revoked IS NULL LIMIT 1"))
+        active = self.store.any_active_key()
         self._any_active = (now + self.cache_ttl_s, active)
         return active
 
     def _forget_cache(self) -> None:
         self._cache.clear()
         self._any_active = None
+        if self._snapshot is not None:  # this process's own change is seen at once; other replicas within 1 s
+            self.refresh()
 
 
 def _pepper(store: Store) -> bytes:
-    """The store's pepper, made on first use; ``INSERT OR IGNORE`` keeps two first users from disagreeing."""
-    store.execute(
-        "INSERT OR IGNORE INTO store_secrets (name, value) VALUES ('key_pepper', ?)", (secrets.token_hex(32),)
-    )
-    rows = store.execute("SELECT value FROM store_secrets WHERE name = 'key_pepper'")
-    return bytes.fromhex(rows[0][0])
+    """The store's pepper, made on first use; an insert that ignores a clash keeps two first users (two
+    replicas) from disagreeing."""
+    return bytes.fromhex(store.secret("key_pepper", secrets.token_hex(32)))
 
 
-def _row(record: KeyRecord) -> tuple[object, ...]:
-    return (
-        record.key_id,
-        record.name,
-        record.hint,
-        record.rpm,
-        record.tpm,
-        record.created,
-        record.revoked,
-    )
+def _row(record: KeyRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in _COLUMNS}
 
 
-def _record(row: tuple[Any, ...]) -> KeyRecord:
-    key_id, name, hint, rpm, tpm, created, revoked = row
+def _record(row: Mapping[str, Any]) -> KeyRecord:
+    key_id, name, hint, rpm, tpm, created, revoked = (row[c] for c in _COLUMNS)
     return KeyRecord(
         str(key_id),
         str(name),

@@ -1,7 +1,9 @@
 """The recorder: turns finished flows into :class:`Pair` rows and writes them in batches, off the served path.
 
 The served path only appends to a bounded queue (never blocks: when full, the row is dropped and counted). A
-thread parses the captured bytes (JSON or SSE), optionally redacts PII, and writes batches to the store. ``close``
+thread parses the captured bytes (JSON or SSE), optionally redacts PII, and writes batches to the store; a batch
+the store refuses (database unreachable) goes to a bounded spool on disk (:mod:`proxy.spool`), written, in order,
+when the store answers again. ``close``
 drains what is queued, so SIGTERM loses nothing that was served.
 """
 
@@ -13,6 +15,7 @@ import queue
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from mitmproxy.net import encoding
@@ -22,10 +25,12 @@ from core.pair import Answer, Pair
 from core.store import Store
 from proxy.redact import redact_pii
 from proxy.runtime import FlowInfo, Leg
+from proxy.spool import Spool
 from proxy.sse import CompletionAssembler, SSEEvents, event_data
 
 log = logging.getLogger(__name__)
 _STOP = object()
+SPOOL_RETRY_S = 1.0
 
 
 def leg_answer(leg: Leg) -> Answer:
@@ -119,6 +124,10 @@ class Recorder:
         self.counts = counts
         self.queue: queue.Queue[object] = queue.Queue(maxsize=settings.queue_size)
         self.written = 0
+        # what the store could not take waits on disk (a previous process's leftovers included)
+        self.spool = Spool(Path(settings.spool_dir), settings.spool_max_mb * 1024 * 1024)
+        self._spooled = bool(self.spool.files())
+        self._spool_retry = 0.0
         self._thread = threading.Thread(target=self._run, name="alveare-recorder", daemon=True)
         self._thread.start()
 
@@ -142,6 +151,8 @@ class Recorder:
         stopping = False
         while not stopping:
             batch, stopping = self._next_batch()
+            if self._spooled and (stopping or time.monotonic() >= self._spool_retry):
+                self._write_spool()
             if batch:
                 self._write(batch)
 
@@ -178,7 +189,29 @@ class Recorder:
                 log.exception("cannot record pair %s", info.pair_id)
                 self.counts["record_dropped"] += 1
         try:
+            if self._spooled:
+                raise ConnectionError("older pairs are still spooled")  # keep the order: spool first
             self.written += self.store.write_pairs(pairs)
-        except Exception:
-            log.exception("cannot write %d pairs to the store", len(pairs))
+        except Exception as exc:
+            self._keep(pairs, exc)
+
+    def _keep(self, pairs: list[Pair], exc: Exception) -> None:
+        """The store refused a batch: put it in the spool (or, spool full, drop and count it)."""
+        if not self._spooled:
+            log.warning("cannot write to the store (%s); spooling pairs to %s", exc, self.spool.folder)
+        if self.spool.add(pairs):
+            self._spooled = True
+            self.counts["record_spooled"] += len(pairs)
+        else:
+            log.error("the spool %s is full or unwritable; %d pairs dropped", self.spool.folder, len(pairs))
             self.counts["record_dropped"] += len(pairs)
+
+    def _write_spool(self) -> None:
+        try:
+            self.written += self.spool.drain(self.store.write_pairs)
+        except Exception:
+            self._spool_retry = time.monotonic() + SPOOL_RETRY_S
+            return
+        self._spooled = False
+        self.counts["record_spooled"] = 0
+        log.warning("the store is back; spooled pairs written")

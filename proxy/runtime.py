@@ -133,6 +133,7 @@ class Runtime:
             "rejected": c["rejected"],
             "upstream_errors": c["upstream_errors"],
             "hook_errors": c["hook_errors"],
+            "limits": "local" if self.config.limits.store is None or c["limits_local_fallback"] else "shared",
             "unverified_keys": c["unverified_keys"],
             "circuit": self.circuit.state,
             "started": self.started,

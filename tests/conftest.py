@@ -135,3 +135,39 @@ def sim_server() -> Iterator[Callable[..., str]]:
     finally:
         for server in servers:
             server.stop()
+
+
+# --- PostgreSQL and Redis (started before the tests, as in CI; see .ci/run) --------------------------------------
+
+POSTGRES_ADMIN_URL = os.environ.get("ALVEARE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_TEST_URL = os.environ.get("ALVEARE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test only (``postgresql://.../alveare_test_<hex>``), dropped after."""
+    from tests.services import postgres_database
+
+    with postgres_database(POSTGRES_ADMIN_URL) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix in the test Redis that this test alone uses; every key under it is deleted after."""
+    from tests.services import redis_namespace
+
+    with redis_namespace(REDIS_TEST_URL) as prefix:
+        yield prefix
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on an SQLite file and on its own PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite'}"
+        return
+    from tests.services import postgres_database
+
+    with postgres_database(POSTGRES_ADMIN_URL) as url:
+        yield url

@@ -50,6 +50,7 @@ class Metrics:
             ("alveare_rejected", "rejected"),
             ("alveare_hook_errors", "hook_errors"),
             ("alveare_upstream_errors", "upstream_errors"),
+            ("alveare_limits_local_fallback", "limits_local_fallback"),
         ):
             gauge = Gauge(name, f"Live value of {key}", registry=registry)
             gauge.set_function(lambda key=key: counts[key])  # type: ignore[misc]

@@ -33,7 +33,7 @@ def test_precedence_flag_over_env_over_file(tmp_path: Path) -> None:
         ({"lissten": "x"}, "test: lissten: unknown key"),
         ({"incumbent": {"url": "ftp://x"}}, "test: incumbent.url: 'ftp://x' is not an http(s) URL"),
         ({"mirror": {"rate": 2000}}, "test: mirror.rate"),
-        ({"store": "postgres://x"}, "test: store: store URL 'postgres://x' is not supported"),
+        ({"store": "mysql://x/db"}, "test: store: store URL 'mysql://x/db' is not supported"),
         ({"listen": "8080"}, "test: listen: '8080' is not HOST:PORT"),
         (
             {"failover": {"circuit_failures": 0}},

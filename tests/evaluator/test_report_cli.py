@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from core.pair import Pair
 from core.store import Store
@@ -94,8 +95,9 @@ def test_parse_since() -> None:
 def test_unreadable_rows_are_counted_not_fatal(tmp_path: Path) -> None:
     url = _store(tmp_path, classify_pairs(400, 0))
     store = Store.open(url)
-    store.execute("UPDATE pairs SET request = '{not json' WHERE rowid = 3")
-    store.execute("UPDATE pairs SET incumbent = '{\"status\": 200}' WHERE rowid = 4")
+    with store.engine.begin() as conn:  # hand-edited rows, as a person with sqlite3 could leave them
+        conn.execute(text("UPDATE pairs SET request = '{not json' WHERE rowid = 3"))
+        conn.execute(text("UPDATE pairs SET incumbent = '{\"status\": 200}' WHERE rowid = 4"))
     store.close()
     code, output = _run(tmp_path, url, "--format", "md,json")
     assert code == 0, output

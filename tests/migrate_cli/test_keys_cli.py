@@ -63,7 +63,7 @@ def test_user_errors_say_how_to_fix(store_url: str) -> None:
     assert code == 2 and "no key 'key_nope'; see `alveare-migrate keys list`" in err
     code, _, err = run("keys", "create", "--store", store_url, "--name", "app", "--rpm", "0")
     assert code == 2 and "at least 1" in err
-    code, _, err = run("keys", "list", "--store", "postgres://x")
+    code, _, err = run("keys", "list", "--store", "mysql://x/db")
     assert code == 2 and "use sqlite:///PATH" in err
     _, out, _ = run("keys", "list", "--store", store_url)
     assert "no keys" in out

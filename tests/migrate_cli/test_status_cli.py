@@ -58,7 +58,7 @@ def test_status_shows_percent_history_proxies_and_pairs(store: Store) -> None:
     store.append_rollout(10, actor="controller:x", reason="starting", evidence={"action": "start"})
     store.append_rollout(50, actor="cli:ops", reason="looks good", forced=True)
     store.write_pairs([pair(0, "incumbent", True), pair(1, "incumbent", False), pair(2, "candidate", True)])
-    store.put_status("proxy-a", PROXY_STATUS)
+    store.put_status("proxy-a", PROXY_STATUS, host="web-1", version="0.1.0", requests=100)
     result = CliRunner().invoke(cli, ["status", "--store", url(store)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -68,7 +68,8 @@ def test_status_shows_percent_history_proxies_and_pairs(store: Store) -> None:
     assert lines[3] == "pairs recorded: 3 (served by incumbent 2, candidate 1; 2 with both answers)"
     assert lines[4] == "live proxies: 1"
     assert lines[5] == (
-        "  proxy-a (127.0.0.1:8080): at 10%, requests incumbent 90 / candidate 10, pairs incumbent 90 / "
+        "  proxy-a on web-1 v0.1.0 (127.0.0.1:8080), last seen 0s ago, 100 requests served, limits local: "
+        "at 10%, requests incumbent 90 / candidate 10, pairs incumbent 90 / "
         "candidate 10, mirrored 12, failovers 2, mirror drops 1, record drops 0, circuit half-open"
     )
 

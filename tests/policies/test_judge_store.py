@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core import schema
 from core.store import Store
 from evaluator.verdict import Verdict
 from policies import load_policy
@@ -14,25 +15,13 @@ from tests.evaluator.factory import classify_pairs
 def test_judge_skips_an_unreadable_row(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
     store.write_pairs(classify_pairs(agree=400, disagree=0))
-    store.execute(
-        "INSERT INTO pairs (pair_id, ts, key_hash, model, target_model, task, request, served_side, percent,"
-        " failover, incumbent, candidate, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            "broken",
-            1.0,
-            "k",
-            "gpt-4o-mini",
-            "q:c",
-            "classify",
-            "{not json",
-            "incumbent",
-            10,
-            0,
-            None,
-            None,
-            "{}",
-        ),
-    )
+    row = {
+        "pair_id": "broken", "ts": 1.0, "key_hash": "k", "model": "gpt-4o-mini", "target_model": "q:c",
+        "task": "classify", "request": "{not json", "served_side": "incumbent", "percent": 10, "failover": 0,
+        "incumbent": None, "candidate": None, "meta": "{}",
+    }  # fmt: skip
+    with store.engine.begin() as conn:  # a hand-edited row, as a person with sqlite3 could leave it
+        conn.execute(schema.pairs.insert().values(**row))
     policy = load_policy(None)
     results = store_gate_check(store, policy)(policy.stages[0], 0.0)
     agreement = next(r for r in results if r.gate.metric == "agreement")

@@ -104,7 +104,7 @@ def test_scripted_run_advances_through_every_stage_and_completes(store: Store) -
     # two identical holds are one decision log row; advances are logged too
     actions = [d["action"] for d in decision_log(store)]
     assert actions == ["start", "hold", "advance", "advance", "complete"]
-    assert store.execute("SELECT count(*) FROM rollout_lease") == [(0,)]
+    assert store.lease_count() == 0
 
 
 def test_rollback_on_a_failed_gate_then_a_restart_does_not_start_again(store: Store) -> None:

@@ -8,7 +8,6 @@ import httpx
 import openai
 import pytest
 
-from proxy.keys import KeyStore
 from tests.openapi_schema import validator
 
 MESSAGES = [{"role": "user", "content": "Classify: where is my parcel?"}]
@@ -17,7 +16,7 @@ DEAD = "http://127.0.0.1:9"  # nothing listens: any upstream call would surface 
 
 def test_unknown_and_revoked_keys_get_openai_401_without_upstream_call(proxy_factory: Any) -> None:
     proxy = proxy_factory(DEAD, DEAD, percent=50)
-    keys = KeyStore(proxy.store)
+    keys = proxy.server.keys
     record, plaintext = keys.create("billing", rpm=100, tpm=100_000)
     keys.revoke(record.key_id)
     keys.create("other", rpm=100, tpm=100_000)
@@ -36,7 +35,7 @@ def test_unknown_and_revoked_keys_get_openai_401_without_upstream_call(proxy_fac
 def test_app_key_is_swapped_for_the_incumbent_key(proxy_factory: Any, sim_process: Any) -> None:
     incumbent = sim_process("openai", require_key="sk-incumbent-secret")
     proxy = proxy_factory(incumbent, sim_process("sglang"), percent=0)
-    _, plaintext = KeyStore(proxy.store).create("app", rpm=100, tpm=100_000)
+    _, plaintext = proxy.server.keys.create("app", rpm=100, tpm=100_000)
     raw = proxy.client(api_key=plaintext).chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=MESSAGES
     )
@@ -48,7 +47,7 @@ def test_app_key_is_swapped_for_the_incumbent_key(proxy_factory: Any, sim_proces
 @pytest.mark.parametrize("percent", [0, 100])
 def test_ratelimit_headers_decrease_per_key(proxy_factory: Any, sim_process: Any, percent: int) -> None:
     proxy = proxy_factory(sim_process("openai"), sim_process("sglang"), percent=percent)
-    _, plaintext = KeyStore(proxy.store).create("app", rpm=50, tpm=1_000_000)
+    _, plaintext = proxy.server.keys.create("app", rpm=50, tpm=1_000_000)
     client = proxy.client(api_key=plaintext)
     seen = []
     for _ in range(3):
@@ -66,7 +65,7 @@ def test_ratelimit_headers_decrease_per_key(proxy_factory: Any, sim_process: Any
 
 def test_sdk_retries_a_429_and_then_succeeds(proxy_factory: Any, sim_process: Any) -> None:
     proxy = proxy_factory(sim_process("openai"), sim_process("sglang"), percent=100)
-    _, plaintext = KeyStore(proxy.store).create("app", rpm=60, tpm=1_000_000)  # refills one request a second
+    _, plaintext = proxy.server.keys.create("app", rpm=60, tpm=1_000_000)  # refills one request a second
     strict = proxy.client(api_key=plaintext)
     for _ in range(60):
         strict.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from backend.conformance import run_checks
-from proxy.keys import KeyStore
 from tests.cassettes import Interaction, chat_interactions
 
 REPLAY_HEADER = "x-replay"
@@ -76,7 +75,7 @@ def test_conformance_checker_passes_through_the_proxy_with_an_sglang_candidate(
     proxy_factory: Any, sim_process: Any
 ) -> None:
     proxy = proxy_factory(sim_process("openai"), sim_process("sglang"), percent=100)
-    _, key = KeyStore(proxy.store).create("checker", rpm=10_000, tpm=10_000_000)
+    _, key = proxy.server.keys.create("checker", rpm=10_000, tpm=10_000_000)
     results = run_checks(proxy.url, key, "gpt-4o-mini", timeout=30)
     failed = [(r.check, r.status, r.detail) for r in results if r.status != "PASS"]
     assert failed == []

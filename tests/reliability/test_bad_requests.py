@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from proxy.addons.front import MAX_HEAD_BYTES, MAX_TARGET_BYTES, TLS_ALERT
-from proxy.keys import KeyStore
 from tests.openapi_schema import validator
 from tests.reliability.conftest import CountingListener, RawAnswer, http_request, raw_exchange
 
@@ -41,7 +40,7 @@ def test_a_large_body_without_a_key_is_refused_and_never_forwarded(
     proxy_factory: Any, counting_listener: CountingListener
 ) -> None:
     proxy = proxy_factory(counting_listener.url, counting_listener.url, percent=50)
-    KeyStore(proxy.store).create("app", rpm=100, tpm=100_000_000)
+    proxy.server.keys.create("app", rpm=100, tpm=100_000_000)
     answer = raw_exchange(proxy.url, http_request("POST", CHAT, chat_body(BIG)))
     assert_openai_error(answer, 401)
     assert counting_listener.accepted == 0
@@ -53,7 +52,7 @@ def test_a_large_body_with_a_key_is_split_and_recorded(
 ) -> None:
     incumbent = sim_process("openai", require_key="sk-incumbent-secret")
     proxy = proxy_factory(incumbent, sim_process("sglang"), percent=percent)
-    _, key = KeyStore(proxy.store).create("app", rpm=100, tpm=100_000_000)
+    _, key = proxy.server.keys.create("app", rpm=100, tpm=100_000_000)
     answer = raw_exchange(
         proxy.url, http_request("POST", CHAT, chat_body(BIG), {"authorization": f"Bearer {key}"})
     )
@@ -66,7 +65,7 @@ def test_bodies_over_the_limit_get_413_never_a_forward(
     proxy_factory: Any, counting_listener: CountingListener
 ) -> None:
     proxy = proxy_factory(counting_listener.url, counting_listener.url, percent=50, max_body_bytes=1_500_000)
-    _, key = KeyStore(proxy.store).create("app", rpm=100, tpm=100_000_000)  # no key check upstream either
+    _, key = proxy.server.keys.create("app", rpm=100, tpm=100_000_000)  # no key check upstream either
     body = chat_body(BIG)
     auth = {"authorization": f"Bearer {key}"}
     assert_openai_error(raw_exchange(proxy.url, http_request("POST", CHAT, body, auth)), 413)
@@ -99,7 +98,7 @@ def test_undecodable_headers_and_deep_nesting_fail_closed(proxy_factory: Any, si
 
 def test_an_undecodable_app_key_is_refused(proxy_factory: Any, counting_listener: CountingListener) -> None:
     proxy = proxy_factory(counting_listener.url, counting_listener.url, percent=50)
-    KeyStore(proxy.store).create("app", rpm=100, tpm=100_000)
+    proxy.server.keys.create("app", rpm=100, tpm=100_000)
     ours = http_request("POST", CHAT, chat_body()).replace(
         b"host: proxy", b"host: proxy\r\nauthorization: Bearer alv_live_\xff\xfe"
     )
@@ -110,7 +109,7 @@ def test_an_undecodable_app_key_is_refused(proxy_factory: Any, counting_listener
 
 def test_the_bearer_scheme_is_case_insensitive(proxy_factory: Any, sim_process: Any) -> None:
     proxy = proxy_factory(sim_process("openai"), sim_process("sglang"), percent=0)
-    _, key = KeyStore(proxy.store).create("app", rpm=100, tpm=100_000)
+    _, key = proxy.server.keys.create("app", rpm=100, tpm=100_000)
     for scheme in ("bearer", "BEARER", "Bearer"):
         answer = raw_exchange(
             proxy.url, http_request("POST", CHAT, chat_body(), {"authorization": f"{scheme} {key}"})
@@ -133,7 +132,7 @@ def test_an_exception_in_a_hook_fails_closed(
     proxy_factory: Any, counting_listener: CountingListener, hook: str
 ) -> None:
     proxy = proxy_factory(counting_listener.url, counting_listener.url, percent=50)
-    _, key = KeyStore(proxy.store).create("app", rpm=100, tpm=100_000)  # no key check upstream either
+    _, key = proxy.server.keys.create("app", rpm=100, tpm=100_000)  # no key check upstream either
     chain = next(a for a in proxy.server.master.addons.chain if type(a).__name__ == "Chain")
     chain.hooks[hook].insert(1, Exploding(hook).explode)
     request = http_request("POST", CHAT, chat_body(), {"authorization": f"Bearer {key}"})

@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from proxy import assign
-from proxy.keys import KeyStore
 
 TIMEOUT_S = 0.6  # first byte, idle and (x5) total, per side: small so the matrix runs in seconds
 MESSAGES = [{"role": "user", "content": "Classify: where is my parcel?"}]
@@ -143,7 +142,7 @@ def test_fault_matrix(proxy_factory: Any, sim_server: Any, fault: Fault) -> None
     )
     # App keys: the incumbent is then called with the proxy's own key, and no key check (a pass-through key is
     # first verified against the incumbent, which is down in one row) stands between the request and the split.
-    _, key = KeyStore(proxy.store).create("matrix", rpm=10_000, tpm=100_000_000)
+    _, key = proxy.server.keys.create("matrix", rpm=10_000, tpm=100_000_000)
     users = users_by_side()
     problems = []
     for percent in (0, 50, 100):
