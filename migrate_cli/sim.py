@@ -11,7 +11,10 @@ FAULT_CHOICES = ("refuse", "hang", "cut", "malformed", "error")
 
 @command(context_settings={"show_default": True})
 @click.option(
-    "--flavor", type=click.Choice(["openai", "sglang"]), default="openai", help="Whose wire to speak."
+    "--flavor",
+    type=click.Choice(["openai", "sglang", "sglang-real"]),
+    default="openai",
+    help="Whose wire to speak; sglang-real runs SGLang's own serving code over a scripted engine.",
 )
 @click.option("--host", default="127.0.0.1", help="Interface to listen on.")
 @click.option(
@@ -107,6 +110,9 @@ def sim(
 
     from backend.sim.server import SimOptions, run_sim
 
+    if flavor == "sglang-real":
+        _exec_sglang_real(host, port)
+
     names = tuple(m.strip() for m in models.split(",") if m.strip()) if models is not None else None
     try:
         options = SimOptions(
@@ -136,3 +142,25 @@ def sim(
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
         ) from exc
+
+
+def _exec_sglang_real(host: str, port: int) -> None:
+    """Become ``python -m backend.sim.sglang_real``: it stubs GPU-only modules process-wide, so it gets its own."""
+    import os
+    import sys
+
+    ctx = click.get_current_context()
+    given = [
+        p.name
+        for p in ctx.command.params
+        if p.name not in {"flavor", "host", "port"}
+        and ctx.get_parameter_source(p.name or "") is not click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        raise click.UsageError(
+            f"--flavor sglang-real takes only --host and --port (drop --{given[0].replace('_', '-')})"
+        )
+    sys.stdout.flush()
+    os.execv(
+        sys.executable, [sys.executable, "-m", "backend.sim.sglang_real", "--host", host, "--port", str(port)]
+    )

@@ -12,6 +12,9 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # SGLang's argument parser only (for `alveare-migrate backend check`), without its GPU dependencies.
 "${PIP[@]}" --no-deps sglang==0.5.23 sglang-router==0.3.2
 "${PIP[@]}" -e ".[sglang-parser]"
+# SGLang's own serving code for `sim --flavor sglang-real`: its grammar library, at the versions sglang 0.5.23 pins,
+# without their GPU requirements (triton).
+"${PIP[@]}" --no-deps xgrammar==0.2.7 apache-tvm-ffi==0.1.11
 # The official Node SDK, for the test that drives the proxy from Node as an app would.
 if command -v npm >/dev/null 2>&1; then
   npm install --prefix tests/node --no-audit --no-fund --silent

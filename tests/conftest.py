@@ -58,10 +58,10 @@ def sim_command(flavor: str, opts: dict[str, Any]) -> list[str]:
     return command
 
 
-def wait_listening(process: subprocess.Popen[str], log: Path) -> str:
+def wait_listening(process: subprocess.Popen[str], log: Path, timeout_s: float = START_TIMEOUT_S) -> str:
     """Waits for the sim's ``listening on`` line and returns its URL; kills it and shows its stderr if none."""
     assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         while time.monotonic() < deadline:

@@ -37,3 +37,9 @@ def test_bad_fault_is_a_one_line_error() -> None:
 def test_out_of_range_values_are_usage_errors() -> None:
     assert CliRunner().invoke(cli, ["sim", "--disagree", "2"]).exit_code == 2
     assert CliRunner().invoke(cli, ["sim", "--flavor", "vllm"]).exit_code == 2
+
+
+def test_sglang_real_takes_only_host_and_port() -> None:
+    result = CliRunner().invoke(cli, ["sim", "--flavor", "sglang-real", "--port", "0", "--seed", "3"])
+    assert result.exit_code == 2
+    assert "--flavor sglang-real takes only --host and --port (drop --seed)" in result.output
