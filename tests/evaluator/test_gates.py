@@ -47,7 +47,7 @@ def test_sequential_is_wider_than_fixed_sample() -> None:
     fixed = evaluate_gates(pairs, [AGREEMENT], sequential=False)[0]
     assert sequential.lower is not None and fixed.lower is not None
     assert sequential.lower < fixed.lower
-    assert "always valid" in sequential.method and fixed.method == "Wilson score interval"
+    assert "always valid" in sequential.method and fixed.method == "Clopper-Pearson exact interval"
 
 
 def test_star_gates_expand_per_task_present() -> None:
