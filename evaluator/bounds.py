@@ -172,3 +172,25 @@ def latency_bounds(
 def _or(value: float, fallback: float) -> float:
     """inf - inf (both sides' quantile is a failure) is no information: the widest bound."""
     return fallback if math.isnan(value) else value
+
+
+def paired_latency_differences(
+    incumbent: ArrayLike, candidate: ArrayLike, q: float, alpha: float
+) -> dict[str, Any]:
+    """Candidate minus incumbent on the same request (ms), its ``q``-quantile and an order-statistic interval
+    (distribution-free, each end at ``alpha``). A failure is the worst latency: a side that failed alone is
+    +-inf slower; a request both sides failed says nothing and is left out. Shown next to the per-side
+    quantiles: the pairing removes the request-to-request spread that the per-side comparison carries."""
+    inc, cand = np.asarray(incumbent, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
+    both_failed = np.isinf(inc) & np.isinf(cand)
+    with np.errstate(invalid="ignore"):
+        diffs = (cand - inc)[~both_failed]
+    if diffs.size == 0:
+        return {}
+    lo, hi = stats.quantile_interval(diffs, q, 1 - 2 * alpha)
+    return {
+        "paired_n": int(diffs.size),
+        "paired_quantile_diff_ms": stats.quantile(diffs, q),
+        "paired_quantile_diff_bounds_ms": (lo, hi),
+        "paired_candidate_slower_share": float(np.mean(diffs > 0)),
+    }

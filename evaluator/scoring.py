@@ -140,6 +140,8 @@ class Scored:
     pairs_per_task: dict[str, int] = field(default_factory=dict)
     # (task, incumbent ok, candidate ok) for every pair where both sides answered or failed, in order
     outcomes: list[tuple[str, bool, bool]] = field(default_factory=list)
+    # (task, incumbent ms, candidate ms) for the same pairs, a failed side as +inf: the paired latency view
+    latency_pairs: list[tuple[str, float, float]] = field(default_factory=list)
     first_ts: float | None = None  # the recording window, for "needed" as time at the observed rate
     last_ts: float | None = None
 
@@ -244,6 +246,7 @@ class Scorer:
     def _sides(self, pair: Pair, task: str) -> None:
         if pair.incumbent is not None and pair.candidate is not None:
             self.scored.outcomes.append((task, pair.incumbent.ok, pair.candidate.ok))
+            self.scored.latency_pairs.append((task, _worst(pair.incumbent), _worst(pair.candidate)))
         for side in SIDES:
             answer = pair.answer(side)
             if answer is None:
@@ -384,6 +387,11 @@ def _finish_reason(answer: Answer | None) -> str | None:
     first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
     reason = first.get("finish_reason")
     return reason if isinstance(reason, str) else None
+
+
+def _worst(answer: Any) -> float:
+    """An answer's latency, a failure as the worst (+inf), as :func:`side_values` counts it."""
+    return float(answer.latency_ms) if answer.ok else math.inf
 
 
 def side_values(
