@@ -43,6 +43,7 @@ ENGINE = [sys.executable, str(ROOT / "bench" / "_engine.py")]
 STREAM_EVENTS = 50
 STREAM_HEADERS = {"x-sim-chunks": str(STREAM_EVENTS), "x-sim-chunk-interval-ms": "0"}
 CANDIDATE_MODEL = "qwen:classify"
+W = 38  # the scenario column
 INCUMBENT_KEY = "sk-bench-incumbent"
 
 
@@ -258,39 +259,82 @@ def healthz(admin_url: str) -> dict[str, Any]:
 # --- measuring ----------------------------------------------------------------------------------------------
 
 
-def measure_target(
-    results: Results, scenario: str, port: int, plan: Plan, *, token: str = "sk-bench", full: bool = True
-) -> Figures:
-    """Every load of the plan against 127.0.0.1:``port``; ``full=False``: concurrency 1 and the streams only.
+@dataclass(frozen=True)
+class Target:
+    scenario: str
+    port: int
+    token: str = "sk-bench"
+
+
+def merged(samples: list[_load.Sample]) -> _load.Sample:
+    out = _load.Sample()
+    for sample in samples:
+        out.latencies_ms += sample.latencies_ms
+        out.ttfts_ms += sample.ttfts_ms
+        out.statuses.update(sample.statuses)
+        out.broken += sample.broken
+        out.seconds += sample.seconds
+        for side, values in sample.by_upstream.items():
+            out.by_upstream.setdefault(side, []).extend(values)
+    return out
+
+
+def interleaved(targets: list[Target], seconds: float, load: Any, **kwargs: Any) -> dict[str, _load.Sample]:
+    """Each target measured in turn, then again in the reverse order (ABBA, half the time each): targets compared
+    this way see the same background load, which on a shared machine drifts more than they differ."""
+    parts: dict[str, list[_load.Sample]] = {t.scenario: [] for t in targets}
+    for order in (targets, targets[::-1]) if len(targets) > 1 else (targets,):
+        for t in order:
+            part = seconds / 2 if len(targets) > 1 else seconds
+            parts[t.scenario].append(_load.measure("127.0.0.1", t.port, *load, part, token=t.token, **kwargs))
+    return {name: merged(samples) for name, samples in parts.items()}
+
+
+def measure_targets(results: Results, targets: list[Target], plan: Plan, *, full: bool = True) -> None:
+    """Every load of the plan against each target, interleaved; ``full=False``: concurrency 1 and streams only.
 
     wrk runs last: it hangs up with requests in flight when its time is up, which the proxy counts as failures.
     """
-    figures = results.figures[scenario] = Figures(scenario)
     whole = _load.chat_bodies(stream=False)
     streamed = _load.chat_bodies(stream=True)
-    _load.measure("127.0.0.1", port, whole, 16, plan.warmup, token=token)  # pools, lazy imports, key checks
-    one = _load.measure("127.0.0.1", port, whole, 1, plan.seconds, token=token)
-    figures.p50_ms = _load.percentile(one.latencies_ms, 50)
-    figures.p99_ms = _load.percentile(one.latencies_ms, 99)
-    figures.bad += one.bad
-    figures.served = {side: len(v) for side, v in sorted(one.by_upstream.items())}
+    for t in targets:
+        results.figures[t.scenario] = Figures(t.scenario)
+        _load.measure("127.0.0.1", t.port, whole, 16, plan.warmup, token=t.token)  # pools, lazy imports
+    for name, one in interleaved(targets, plan.seconds, (whole, 1)).items():
+        f = results.figures[name]
+        f.p50_ms = _load.percentile(one.latencies_ms, 50)
+        f.p99_ms = _load.percentile(one.latencies_ms, 99)
+        f.bad += one.bad
+        f.served = {side: len(v) for side, v in sorted(one.by_upstream.items())}
     if full:
-        many = _load.measure("127.0.0.1", port, whole, 16, plan.seconds, token=token)
-        figures.rps16, figures.bad = many.rps, figures.bad + many.bad
+        for name, many in interleaved(targets, plan.seconds, (whole, 16)).items():
+            results.figures[name].rps16 = many.rps
+            results.figures[name].bad += many.bad
         if plan.c64:
-            many = _load.measure("127.0.0.1", port, whole, 64, plan.seconds, token=token)
-            figures.rps64, figures.bad = many.rps, figures.bad + many.bad
-    sse = _load.measure("127.0.0.1", port, streamed, 16, plan.seconds, STREAM_HEADERS, token=token)
-    figures.sse_per_s = sse.rps
-    figures.ttfc_p50_ms = _load.percentile(sse.ttfts_ms, 50)
-    figures.bad += sse.bad + sse.count - len(sse.ttfts_ms)
-    if full and plan.wrk and token == "sk-bench" and _load.wrk_available():
-        figures.wrk64 = _load.run_wrk(f"http://127.0.0.1:{port}", whole, 64, plan.seconds, plan.load_cpu).rps
-    print(f"  measured {scenario}", file=sys.stderr, flush=True)
-    return figures
+            for name, many in interleaved(targets, plan.seconds, (whole, 64)).items():
+                results.figures[name].rps64 = many.rps
+                results.figures[name].bad += many.bad
+    for name, sse in interleaved(targets, plan.seconds, (streamed, 16), headers=STREAM_HEADERS).items():
+        f = results.figures[name]
+        f.sse_per_s = sse.rps
+        f.ttfc_p50_ms = _load.percentile(sse.ttfts_ms, 50)
+        f.bad += sse.bad + sse.count - len(sse.ttfts_ms)
+    if full and plan.wrk and _load.wrk_available():
+        for t in targets:
+            if t.token == "sk-bench":
+                wrk = _load.run_wrk(f"http://127.0.0.1:{t.port}", whole, 64, plan.seconds, plan.load_cpu)
+                results.figures[t.scenario].wrk64 = wrk.rps
+    print(f"  measured {', '.join(t.scenario for t in targets)}", file=sys.stderr, flush=True)
 
 
-def measure_proxy(results: Results, tmp: Path, plan: Plan, variant: Variant, urls: tuple[str, str]) -> None:
+def engine_for(variant: Variant) -> str:
+    return f"  engine (for {variant.name})"
+
+
+def measure_proxy(
+    results: Results, tmp: Path, plan: Plan, variant: Variant, urls: tuple[str, str], engine: int
+) -> None:
+    """Our proxy in ``variant``, interleaved with the bare engine (its baseline)."""
     from core.store import Store
 
     command, store_url, token = proxy_command(tmp, variant, *urls)
@@ -298,7 +342,8 @@ def measure_proxy(results: Results, tmp: Path, plan: Plan, variant: Variant, url
     log = tmp / (re.sub(r"[^a-z0-9]+", "-", variant.name) + ".log")
     env = {"OPENAI_API_KEY": INCUMBENT_KEY}
     with started(pinned(command, plan.proxy_cpu), log, pattern, env) as m:
-        measure_target(results, variant.name, int(m.group(1)), plan, token=token)
+        targets = [Target(engine_for(variant), engine), Target(variant.name, int(m.group(1)), token)]
+        measure_targets(results, targets, plan)
         status = healthz(m.group(2))
     store = Store.open(store_url)
     status["pairs_in_store"] = store.count_pairs()
@@ -314,18 +359,18 @@ def run(plan: Plan, tmp: Path, nginx_too: bool) -> Results:
         started([*sim, "openai"], tmp / "sim-openai.log", pattern) as incumbent,
         started([*sim, "sglang"], tmp / "sim-sglang.log", pattern) as candidate,
     ):
-        measure_target(results, "direct", int(incumbent.group(2)), plan, full=False)
-        engine = pinned([*ENGINE, "--incumbent-url", incumbent.group(1)], plan.proxy_cpu)
-        with started(engine, tmp / "engine.log", r"listening on http://[^:]+:(\d+)") as m:
-            measure_target(results, "engine", int(m.group(1)), plan)
+        measure_targets(results, [Target("direct", int(incumbent.group(2)))], plan, full=False)
         binary = nginx_binary() if nginx_too else None
         if nginx_too and binary is None:
             results.notes.append("nginx: not installed")
         elif binary is not None:
             with nginx(binary, tmp, int(incumbent.group(2)), plan.proxy_cpu) as port:
-                measure_target(results, "nginx", port, plan)
-        for variant in plan.variants:
-            measure_proxy(results, tmp, plan, variant, (incumbent.group(1), candidate.group(1)))
+                measure_targets(results, [Target("nginx", port)], plan)
+        engine = pinned([*ENGINE, "--incumbent-url", incumbent.group(1)], plan.proxy_cpu)
+        with started(engine, tmp / "engine.log", r"listening on http://[^:]+:(\d+)") as m:
+            for variant in plan.variants:
+                urls = (incumbent.group(1), candidate.group(1))
+                measure_proxy(results, tmp, plan, variant, urls, int(m.group(1)))
     return results
 
 
@@ -356,7 +401,8 @@ def derived(results: Results, name: str) -> dict[str, float]:
 
 
 def ratios(results: Results, name: str) -> dict[str, float]:
-    ours, engine = derived(results, name), derived(results, "engine")
+    ours = derived(results, name)
+    engine = derived(results, next(e for e in results.figures if e == f"  engine (for {name})"))
     out = {k: ours[k] / engine[k] if engine[k] > 0 else float("nan") for k in ours}
     out["ttfc_minus"] = ours["ttfc"] - engine["ttfc"]
     return out
@@ -369,12 +415,12 @@ def table(results: Results) -> list[str]:
     if any(f.wrk64 == f.wrk64 for f in results.figures.values()):
         cols.append(("wrk c64", "wrk64", ",.0f"))
     cols += [("sse/s c16", "sse_per_s", ",.0f"), ("TTFC p50", "ttfc", ".3f")]
-    head = f"{'scenario':<26}" + "".join(f"{c[0]:>11}" for c in cols) + f"{'bad':>6}  served at c=1"
+    head = f"{'scenario':<{W}}" + "".join(f"{c[0]:>11}" for c in cols) + f"{'bad':>6}  served at c=1"
     lines = [head, "-" * len(head)]
     for name, f in results.figures.items():
         if name == "direct":
             lines.append(
-                f"{name:<26}{f.p50_ms:>11.3f}{f.p99_ms:>11.3f}{'-':>11}"
+                f"{name:<{W}}{f.p50_ms:>11.3f}{f.p99_ms:>11.3f}{'-':>11}"
                 + "".join(f"{'-':>11}" for c in cols[3:-2])
                 + f"{f.sse_per_s:>11,.0f}{f.ttfc_p50_ms:>11.3f}{f.bad:>6}  (p50/p99 absolute)"
             )
@@ -382,16 +428,16 @@ def table(results: Results) -> list[str]:
         values = derived(results, name)
         served = " ".join(f"{side} {n}" for side, n in f.served.items())
         lines.append(
-            f"{name:<26}" + "".join(f"{values[c[1]]:>11{c[2]}}" for c in cols) + f"{f.bad:>6}  {served}"
+            f"{name:<{W}}" + "".join(f"{values[c[1]]:>11{c[2]}}" for c in cols) + f"{f.bad:>6}  {served}"
         )
     lines += ["", "ours / engine (TTFC: ours - engine, ms)", head.split("bad")[0]]
     for name in results.figures:
-        if name in ("direct", "engine", "nginx"):
+        if name in ("direct", "nginx") or "engine" in name:
             continue
         r = ratios(results, name)
         keys = [c[1] if c[1] != "ttfc" else "ttfc_minus" for c in cols]
         lines.append(
-            f"{name:<26}"
+            f"{name:<{W}}"
             + "".join(f"{r[k]:>+11.3f}" if k == "ttfc_minus" else f"{r[k]:>11.2f}" for k in keys)
         )
     return lines
@@ -400,7 +446,7 @@ def table(results: Results) -> list[str]:
 def target_lines(results: Results) -> tuple[list[str], int]:
     lines, missed = [], 0
     for name in results.figures:
-        if name in ("direct", "engine", "nginx"):
+        if name in ("direct", "nginx") or "engine" in name:
             continue
         r = ratios(results, name)
         marks = []
@@ -408,7 +454,7 @@ def target_lines(results: Results) -> tuple[list[str], int]:
             ok = r[key] <= limit if kind == "max" else r[key] >= limit
             missed += not ok
             marks.append(f"{'PASS' if ok else 'MISS'} {label.split(',')[0]} {r[key]:.2f}")
-        lines.append(f"  {name:<26}" + "; ".join(marks))
+        lines.append(f"  {name:<{W}}" + "; ".join(marks))
     return lines, missed
 
 
@@ -498,7 +544,9 @@ def main() -> None:
             "seconds_per_measurement": plan.seconds,
             "figures": {k: asdict(v) for k, v in results.figures.items()},
             "ratios": {
-                k: ratios(results, k) for k in results.figures if k not in ("direct", "engine", "nginx")
+                k: ratios(results, k)
+                for k in results.figures
+                if k not in ("direct", "nginx") and "engine" not in k
             },
             "proxy_stats": results.proxy_stats,
             "targets": lines,
