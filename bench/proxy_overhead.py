@@ -44,6 +44,7 @@ STREAM_EVENTS = 50
 STREAM_HEADERS = {"x-sim-chunks": str(STREAM_EVENTS), "x-sim-chunk-interval-ms": "0"}
 CANDIDATE_MODEL = "qwen:classify"
 W = 38  # the scenario column
+ROUNDS = 3  # ABBA rounds per comparison
 INCUMBENT_KEY = "sk-bench-incumbent"
 
 
@@ -279,13 +280,16 @@ def merged(samples: list[_load.Sample]) -> _load.Sample:
     return out
 
 
-def interleaved(targets: list[Target], seconds: float, load: Any, **kwargs: Any) -> dict[str, _load.Sample]:
-    """Each target measured in turn, then again in the reverse order (ABBA, half the time each): targets compared
-    this way see the same background load, which on a shared machine drifts more than they differ."""
+def interleaved(
+    targets: list[Target], seconds: float, load: Any, rounds: int = ROUNDS, **kwargs: Any
+) -> dict[str, _load.Sample]:
+    """Each target measured in turn, then in the reverse order (ABBA), ``rounds`` times in short slices: targets
+    compared this way see the same background load, which on a shared machine drifts more than they differ."""
     parts: dict[str, list[_load.Sample]] = {t.scenario: [] for t in targets}
-    for order in (targets, targets[::-1]) if len(targets) > 1 else (targets,):
+    orders = [targets, targets[::-1]] * rounds if len(targets) > 1 else [targets]
+    for order in orders:
         for t in order:
-            part = seconds / 2 if len(targets) > 1 else seconds
+            part = seconds / len(orders)
             parts[t.scenario].append(_load.measure("127.0.0.1", t.port, *load, part, token=t.token, **kwargs))
     return {name: merged(samples) for name, samples in parts.items()}
 
