@@ -3,8 +3,8 @@
 1. False PASS: the candidate is worse by exactly the margin (the edge of "not acceptable"). Once with a single
    look at ``--single`` pairs, and once as the rollout looks: every 50 pairs up to ``--max-n``, a PASS at any
    look counts. Target: <= alpha (0.05) in the default, sequential mode. The fixed-sample mode is shown too:
-   about alpha for one look (Wilson's interval is approximate for binary rates: 0.05-0.06), far above it
-   for many looks (which is why the rollout uses sequential bounds).
+   at most alpha for one look (Clopper-Pearson for binary rates, betting bounds for one look at n otherwise;
+   200 runs put about 0.015 of noise on each cell), far above it for many looks (which is why the rollout uses sequential bounds).
 2. Power: the candidate is truly good (but not perfect: the gate needs a few hundred pairs). The report's
    ``needed_n`` is computed from a pilot of 10,000 pairs whose estimate is exactly the truth (the claim is
    "if the estimate holds"),

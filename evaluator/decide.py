@@ -47,7 +47,8 @@ def one_sample(values: Sequence[float], gate: GateSpec, metric: Metric, *, seque
 
 def needed_one_sample(values: ArrayLike, gate: GateSpec, metric: Metric, *, sequential: bool) -> int | None:
     """The n the report claims: 80% power (one look at that n) if the pairs keep coming as observed. The
-    betting bounds are simulated on resamples of the observed scores; Wilson's (fixed, binary) is solved."""
+    betting bounds are simulated on resamples of the observed scores; Clopper-Pearson's (fixed, binary) is
+    solved."""
     data = np.asarray(values, dtype=np.float64)
     threshold = _threshold(gate, metric)
     if sequential or not is_binary(data):
@@ -58,7 +59,7 @@ def needed_one_sample(values: ArrayLike, gate: GateSpec, metric: Metric, *, sequ
         float(data.mean()),
         math.sqrt(p * (1 - p)),
         threshold,
-        lambda s, k: stats.wilson_interval(s, k, 1 - 2 * gate.alpha)[0],
+        lambda s, k: stats.clopper_pearson_interval(s, k, 1 - 2 * gate.alpha)[0],
     )
 
 
@@ -113,13 +114,7 @@ def needed_paired(
         return needed_one_sample(ok, gate, metric, sequential=sequential)
     shifted = paired_shifted(pairs)
     threshold = (1 - gate.margin) / 2
-    if sequential:
-        return betting.needed_n(shifted, threshold, gate.alpha, sequential=True)
-    n = len(pairs)
-    plus = _shrunk(float(np.sum(shifted == 1.0)), n)
-    minus = _shrunk(float(np.sum(shifted == 0.0)), n)
-    sd = math.sqrt(max(plus + minus - (plus - minus) ** 2, 1e-12))
-    return stats.needed_n_normal(plus - minus + gate.margin, sd, gate.alpha, POWER)
+    return betting.needed_n(shifted, threshold, gate.alpha, sequential=sequential)
 
 
 def _smallest(passes: Callable[[int], bool]) -> int | None:

@@ -117,6 +117,10 @@ def _answer(
     if metric is None:
         known = ", ".join(sorted(METRICS))
         return [_idle(gate, f"unknown metric {gate.metric!r}; known: {known}")]
+    if metric.per_side and gate.task == "*" and _per_task_latency(gate, metric):
+        tasks = sorted({obs.task for obs in scored.sides})
+        if tasks:
+            return [_with_spec(_side_gate(scored, replace(gate, task=t), metric, sequential)) for t in tasks]
     if metric.per_side:
         return [_side_gate(scored, gate, metric, sequential)]
     if gate.task != "*":
@@ -197,7 +201,25 @@ def _side_gate(scored: Scored, gate: GateSpec, metric: Metric, sequential: bool)
     inc_values = side_values(scored.sides, "incumbent", attr, task, failures=failures)
     cand_values = side_values(scored.sides, "candidate", attr, task, failures=failures)
     q = LATENCY_QUANTILES[metric.name]
-    return decide.two_latency(inc_values, cand_values, q, gate, metric, sequential=sequential)
+    result = decide.two_latency(inc_values, cand_values, q, gate, metric, sequential=sequential)
+    if attr != "latency_ms":
+        return result
+    paired = [(i, c) for t, i, c in scored.latency_pairs if task is None or t == task]
+    if not paired:
+        return result
+    from evaluator.bounds import paired_latency_differences
+
+    inc, cand = zip(*paired, strict=True)
+    extra = paired_latency_differences(inc, cand, q, gate.alpha)
+    return replace(result, extra={**result.extra, **extra})
+
+
+def _per_task_latency(gate: GateSpec, metric: Metric) -> bool:
+    """A ``*`` latency gate with a margin is answered per task: tasks have their own latency profiles, and a
+    candidate much slower on one task (long summaries) hides in a pooled quantile dominated by another
+    (short labels). A hard limit alone stays pooled: it is the rollback's whole-traffic ceiling. Error rate
+    stays pooled too: per task it would need several times its ~5,000 pairs."""
+    return metric.family == "two_latency" and bool(gate.margin)
 
 
 def _critical_for(critical: dict[str, tuple[str, ...]], task: str) -> tuple[str, ...]:

@@ -189,6 +189,12 @@ def load_cached(store: Store, model: str | None) -> dict[str, float]:
     return dict(store.verdict_scores(PROMPT_VERSION, model))
 
 
+def to_judge(scores: Sequence[PairScore], *, every_pair: bool) -> list[PairScore]:
+    """The pairs worth a judge call: every scored pair when a gate reads ``judge_score``, otherwise only those
+    the similarity and the fact rules cannot settle between them (:attr:`PairScore.unsettled`)."""
+    return list(scores) if every_pair else [score for score in scores if score.unsettled]
+
+
 def apply_cached(scored: Scored, store: Store, settings: SettingsLike | None) -> int:
     """Fill ``judge`` scores from the cache only (no network); returns how many pairs got one."""
     model = settings.judge.model if settings is not None and settings.judge is not None else None

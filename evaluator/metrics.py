@@ -64,7 +64,7 @@ METRICS: dict[str, Metric] = {
             False,
             "share",
             "candidate minus incumbent share of answers that parse as JSON (and match the request's "
-            "json_schema); paired: Newcombe interval and McNemar exact p",
+            "json_schema); paired: betting bound on the per-pair difference and McNemar exact p",
         ),
         Metric(
             "field_f1",
@@ -141,8 +141,8 @@ METRICS: dict[str, Metric] = {
             0.0,
             True,
             "share",
-            "share of answers that are errors (non-2xx, error body, timeout, refused); Newcombe interval, "
-            "Fisher exact p",
+            "share of answers that are errors (non-2xx, error body, timeout, refused); paired: betting bound on "
+            "the per-pair difference and McNemar exact p",
         ),
     )
 }

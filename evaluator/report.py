@@ -249,9 +249,12 @@ def _judge(
             "replayed": judge.apply_cached(scored, store, settings),
             "note": "no judge configured; cache only",
         }
-    run = judge.Judge(config.url, config.model, store, api_key=api_key, offline=offline).run(scored.scores)
+    every_pair = any(g.metric == "judge_score" for g in gates)
+    asked = judge.to_judge(scored.scores, every_pair=every_pair)
+    run = judge.Judge(config.url, config.model, store, api_key=api_key, offline=offline).run(asked)
     judge.apply_scores(scored, run.scores)
-    return {"model": config.model, **judge.summary(run)}
+    scope = "every pair" if every_pair else "pairs the similarity and the fact rules disagree on"
+    return {"model": config.model, "scope": scope, **judge.summary(run)}
 
 
 def _assemble(

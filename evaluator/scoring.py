@@ -27,6 +27,7 @@ SHORT_LABEL_WORDS = 4
 # Cosine at or above which two texts count as saying the same thing with all-MiniLM-L6-v2: paraphrases of a
 # summary score 0.77-0.90, a different text on the same topic 0.3-0.6 (see evaluator/README.md).
 SIMILARITY_THRESHOLD = 0.75
+JUDGE_AS_GOOD = 0.5  # the judge's score for a tie: the candidate's answer is as good as the incumbent's
 EXAMPLES_PER_PROBLEM = 5
 TEXT_KEPT = 2000  # characters of each answer kept for the report's side-by-side view and the judge
 
@@ -86,10 +87,21 @@ class PairScore:
     candidate_text: str = ""
 
     @property
+    def unsettled(self) -> bool:
+        """The embeddings and the fact rules disagree: close but flagged, or far apart with nothing flagged.
+        These are the pairs the LLM judge settles when one is configured."""
+        if self.similarity is None:
+            return False
+        return (self.similarity >= SIMILARITY_THRESHOLD) == bool(self.flags)
+
+    @property
     def similar(self) -> bool | None:
-        """Equivalent for the similarity gate: close embeddings and no guard flag."""
+        """Equivalent for the similarity gate: close embeddings and no guard flag; where those two disagree and
+        the judge has ruled, the judge's ruling (the candidate at least as good: a score of 0.5 or more)."""
         if self.similarity is None:
             return None
+        if self.judge is not None and self.unsettled:
+            return self.judge >= JUDGE_AS_GOOD
         return self.similarity >= SIMILARITY_THRESHOLD and not self.flags
 
     @property
@@ -140,6 +152,8 @@ class Scored:
     pairs_per_task: dict[str, int] = field(default_factory=dict)
     # (task, incumbent ok, candidate ok) for every pair where both sides answered or failed, in order
     outcomes: list[tuple[str, bool, bool]] = field(default_factory=list)
+    # (task, incumbent ms, candidate ms) for the same pairs, a failed side as +inf: the paired latency view
+    latency_pairs: list[tuple[str, float, float]] = field(default_factory=list)
     first_ts: float | None = None  # the recording window, for "needed" as time at the observed rate
     last_ts: float | None = None
 
@@ -244,6 +258,7 @@ class Scorer:
     def _sides(self, pair: Pair, task: str) -> None:
         if pair.incumbent is not None and pair.candidate is not None:
             self.scored.outcomes.append((task, pair.incumbent.ok, pair.candidate.ok))
+            self.scored.latency_pairs.append((task, _worst(pair.incumbent), _worst(pair.candidate)))
         for side in SIDES:
             answer = pair.answer(side)
             if answer is None:
@@ -384,6 +399,11 @@ def _finish_reason(answer: Answer | None) -> str | None:
     first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
     reason = first.get("finish_reason")
     return reason if isinstance(reason, str) else None
+
+
+def _worst(answer: Any) -> float:
+    """An answer's latency, a failure as the worst (+inf), as :func:`side_values` counts it."""
+    return float(answer.latency_ms) if answer.ok else math.inf
 
 
 def side_values(

@@ -47,7 +47,7 @@ def test_sequential_is_wider_than_fixed_sample() -> None:
     fixed = evaluate_gates(pairs, [AGREEMENT], sequential=False)[0]
     assert sequential.lower is not None and fixed.lower is not None
     assert sequential.lower < fixed.lower
-    assert "always valid" in sequential.method and fixed.method == "Wilson score interval"
+    assert "always valid" in sequential.method and fixed.method == "Clopper-Pearson exact interval"
 
 
 def test_star_gates_expand_per_task_present() -> None:
@@ -199,3 +199,36 @@ def test_needed_one_sample_grows_as_the_margin_shrinks() -> None:
         values, GateSpec("c", "agreement", 0.03), METRICS["agreement"], sequential=True
     )
     assert wide is not None and narrow is not None and narrow > wide
+
+
+def test_star_latency_gate_is_answered_per_task_with_paired_differences() -> None:
+    """A candidate 2 s slower on summaries only: pooled with 900 fast labels it hid below the p95."""
+    rng = np.random.default_rng(5)
+    labels = [
+        pair(ok("Positive", latency_ms=float(a)), ok("Positive", latency_ms=float(a) * 0.8), task="classify")
+        for a in rng.lognormal(5.5, 0.2, 900)
+    ]
+    summaries = [
+        pair(
+            ok("A summary.", latency_ms=float(a)),
+            ok("A summary.", latency_ms=float(a) + 2000.0),
+            task="summarise",
+        )
+        for a in rng.lognormal(6.5, 0.2, 60)
+    ]
+    summaries.append(pair(ok("A summary.", latency_ms=700.0), error(504), task="summarise"))
+    results = evaluate_gates(labels + summaries, [GateSpec("*", "latency_p95", margin=250.0)], coverage=False)
+    by_task = {r.gate.task: r for r in results}
+    assert sorted(by_task) == ["classify", "summarise"]
+    assert all(r.extra["spec_task"] == "*" for r in results)
+    assert by_task["classify"].verdict is Verdict.PASS
+    assert by_task["summarise"].verdict is not Verdict.PASS  # 61 pairs: too few for a sequential FAIL
+    paired = by_task["summarise"].extra
+    assert paired["paired_n"] == 61 and paired["paired_candidate_slower_share"] == 1.0
+    assert paired["paired_quantile_diff_bounds_ms"][0] >= 1999.9  # the timeout counts as the worst
+
+
+def test_star_latency_limit_stays_pooled() -> None:
+    pairs = classify_pairs(30, 0) + classify_pairs(30, 0, task="intent")
+    results = evaluate_gates(pairs, [GateSpec("*", "latency_p95", limit=5000.0)], coverage=False)
+    assert len(results) == 1 and results[0].gate.task == "*"

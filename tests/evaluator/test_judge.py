@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,8 +17,10 @@ from core.config import EvaluationSettings, JudgeSettings
 from core.pair import Pair
 from core.store import Store
 from evaluator import evaluate_gates
-from evaluator.judge import Judge, combine, parse_choice
-from evaluator.scoring import score_pairs
+from evaluator.guards import Flag
+from evaluator.judge import Judge, combine, parse_choice, to_judge
+from evaluator.metrics import SUMMARISE
+from evaluator.scoring import PairScore, score_pairs
 from evaluator.verdict import GateSpec
 from tests.evaluator.factory import ok, pair
 
@@ -131,3 +134,46 @@ def test_judge_failures_are_counted_not_cached(store: Store) -> None:
     run = Judge(url, "fair", store, timeout_s=2.0).run(scores)
     assert run.scores == {} and sum(run.failures.values()) == 2
     assert Judge(url, "fair", store, offline=True).run(scores).missing == 1
+
+
+def _summary_score(
+    pair_id: str, similarity: float, flagged: bool, incumbent: str, candidate: str
+) -> PairScore:
+    flags = (Flag("numbers", "2092 -> 52"),) if flagged else ()
+    return PairScore(
+        pair_id=pair_id,
+        task="summarise",
+        kind=SUMMARISE,
+        similarity=similarity,
+        flags=flags,
+        request="summarise the report",
+        incumbent_text=incumbent,
+        candidate_text=candidate,
+    )
+
+
+def test_the_judge_settles_only_what_similarity_and_the_rules_disagree_on(
+    judge_server: ThreadingHTTPServer, store: Store
+) -> None:
+    scores = [
+        _summary_score("close-but-flagged", 0.95, True, "a bad summary", "a good summary"),
+        _summary_score("far-but-unflagged", 0.40, False, "a bad summary", "a good summary"),
+        _summary_score("close-flagged-worse", 0.90, True, "a good summary", "a bad summary"),
+        _summary_score("close-and-clean", 0.95, False, "one summary", "another summary"),
+        _summary_score("far-and-flagged", 0.30, True, "one summary", "a wrong summary"),
+    ]
+    asked = to_judge(scores, every_pair=False)
+    assert [s.pair_id for s in asked] == ["close-but-flagged", "far-but-unflagged", "close-flagged-worse"]
+    assert to_judge(scores, every_pair=True) == scores  # a judge_score gate asks about every pair
+    run = Judge(_url(judge_server), "fair", store).run(asked)
+    assert len(judge_server.seen) == 6  # both orders for each unsettled pair, none for the settled ones
+    ruled = [replace(s, judge=run.scores.get(s.pair_id)) for s in scores]
+    # the judge's ruling stands where the cosine and the rules disagree, in either direction
+    assert {s.pair_id: s.similar for s in ruled} == {
+        "close-but-flagged": True,
+        "far-but-unflagged": True,
+        "close-flagged-worse": False,
+        "close-and-clean": True,
+        "far-and-flagged": False,
+    }
+    assert [s.similar for s in scores] == [False, False, False, True, False]  # without the judge
