@@ -46,13 +46,14 @@ CANDIDATE_MODEL = "qwen:classify"
 W = 38  # the scenario column
 ROUNDS = 3  # ABBA rounds per comparison
 INCUMBENT_KEY = "sk-bench-incumbent"
+SPLIT_PERCENT = 50.0  # the default configuration's split (bench/replicas.py uses it too)
 
 
 @dataclass(frozen=True)
 class Variant:
     """One configuration of our proxy."""
 
-    split: float = 50.0
+    split: float = SPLIT_PERCENT
     mirror: float = 0.0
     keys: bool = False
 
