@@ -42,14 +42,18 @@ def chat_bodies(*, stream: bool, users: int = 64, model: str = "gpt-4o-mini") ->
 
 
 def http_requests(
-    host: str, port: int, bodies: Sequence[bytes], headers: dict[str, str] | None = None
+    host: str,
+    port: int,
+    bodies: Sequence[bytes],
+    headers: dict[str, str] | None = None,
+    token: str = "sk-bench",
 ) -> list[bytes]:
     """Whole HTTP/1.1 keep-alive requests, one per body."""
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     out = []
     for body in bodies:
         head = (
-            f"POST {CHAT_PATH} HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: Bearer sk-bench\r\n"
+            f"POST {CHAT_PATH} HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: Bearer {token}\r\n"
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\n{extra}\r\n"
         )
         out.append(head.encode() + body)
@@ -242,9 +246,11 @@ def measure(
     connections: int,
     seconds: float,
     headers: dict[str, str] | None = None,
+    token: str = "sk-bench",
 ) -> Sample:
     """Closed-loop load from ``connections`` keep-alive connections for ``seconds``."""
-    return _run(_measure(host, port, http_requests(host, port, bodies, headers), connections, seconds))
+    requests = http_requests(host, port, bodies, headers, token)
+    return _run(_measure(host, port, requests, connections, seconds))
 
 
 # --- wrk ----------------------------------------------------------------------------------------------------

@@ -1,16 +1,18 @@
-"""What the splitting proxy adds to a chat completion, against direct calls and nginx, measured in one run.
+"""What our addons add to a chat completion over the bare engine (mitmproxy as we embed it), measured in one run.
 
-Scenarios, each driven with the same load: ``direct`` (the incumbent sim), ``nginx`` (a reverse proxy to the
-same sim: the floor, when nginx is installed), and the proxy (split 50%, recording on) with the mirror at 0% and
-at 100%. Per scenario: non-streamed p50/p99 and req/s at 1, 16 and 64 keep-alive connections (raw asyncio
-client), req/s at 64 connections from ``wrk`` (when installed), and the streamed time to the first ``data:``
-chunk at concurrency 1. Prints a table with the added p50 and the ratios to direct, then the four targets::
+Baselines, each driven with the same load: ``direct`` (the incumbent sim, to turn latencies into "added") and
+``engine`` (``bench/_engine.py``: the same embedded Master and options as ``proxy/engine.py`` builds, none of our
+addons). Then our proxy in several configurations (split %, mirror rate, app keys on/off; recording always on).
+Per target: p50/p99 at 1 keep-alive connection, req/s at 16 (and 64 with ``--c64``), and streams/s and the time
+to the first ``data:`` chunk of 50-event SSE streams at 16 connections. Prints each figure and ours / engine,
+then the issue-15 targets for every configuration::
 
-    .venv/bin/python bench/proxy_overhead.py            # ~1.5 minutes
-    .venv/bin/python bench/proxy_overhead.py --quick --json /tmp/overhead.json
+    .venv/bin/python bench/proxy_overhead.py             # ~2 minutes: one factor varied at a time
+    .venv/bin/python bench/proxy_overhead.py --full --c64 --wrk --nginx   # split x mirror x keys, ~5 minutes
+    .venv/bin/python bench/proxy_overhead.py --only "split 50%" --seconds 1 --json /tmp/overhead.json
 
-Layout on a 2-core machine: the proxy (or nginx) alone on cpu 0; both sims, this load generator and wrk on
-cpu 1. The sims answer at once (streams pace their events 1 ms apart), so what is measured is the proxy.
+Layout on a 2-core machine: the proxy (or engine, or nginx) alone on cpu 0; both sims and the load generators on
+cpu 1. The sims answer at once (stream events back to back), so what is measured is the proxy.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,57 +39,69 @@ import _load
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from migrate_cli.main import cli; cli()"]
-STREAM_HEADERS = {"x-sim-chunk-interval-ms": "1"}  # a stream whose first chunk comes well before its last
+ENGINE = [sys.executable, str(ROOT / "bench" / "_engine.py")]
+STREAM_EVENTS = 50
+STREAM_HEADERS = {"x-sim-chunks": str(STREAM_EVENTS), "x-sim-chunk-interval-ms": "0"}
 CANDIDATE_MODEL = "qwen:classify"
-SPLIT_PERCENT = 50.0
+W = 38  # the scenario column
+ROUNDS = 3  # ABBA rounds per comparison
+INCUMBENT_KEY = "sk-bench-incumbent"
+SPLIT_PERCENT = 50.0  # the default configuration's split (bench/replicas.py uses it too)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of our proxy."""
+
+    split: float = SPLIT_PERCENT
+    mirror: float = 0.0
+    keys: bool = False
+
+    @property
+    def name(self) -> str:
+        return (
+            f"split {self.split:g}%"
+            + (f" mirror {self.mirror * 100:g}%" if self.mirror else "")
+            + (" keys" if self.keys else "")
+        )
+
+
+DEFAULT_VARIANTS = (Variant(50), Variant(0), Variant(100), Variant(50, 0.1), Variant(50, 0.0, True))
+FULL_VARIANTS = tuple(Variant(s, m, k) for s in (0, 50, 100) for m in (0.0, 0.1) for k in (False, True))
 
 
 @dataclass(frozen=True)
 class Plan:
     seconds: float
     warmup: float
-    concurrencies: tuple[int, ...] = (1, 16, 64)
+    variants: tuple[Variant, ...] = DEFAULT_VARIANTS
+    c64: bool = False
+    wrk: bool = False
     proxy_cpu: int | None = 0
     load_cpu: int | None = 1
 
 
-@dataclass(frozen=True)
-class Row:
-    scenario: str
-    load: str  # "c=16" (asyncio client) or "wrk c=64"
-    connections: int
-    p50_ms: float
-    p99_ms: float
-    rps: float
-    requests: int
-    bad: int
-    side_p50_ms: dict[str, float] = field(default_factory=dict)
+@dataclass
+class Figures:
+    """What one target measured; times in ms, ``added`` over ``direct`` in the same run."""
 
-
-@dataclass(frozen=True)
-class StreamRow:
     scenario: str
-    ttft_p50_ms: float
-    ttft_p99_ms: float
-    total_p50_ms: float
-    requests: int
-    bad: int
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    rps16: float = float("nan")
+    rps64: float = float("nan")
+    wrk64: float = float("nan")
+    sse_per_s: float = float("nan")
+    ttfc_p50_ms: float = float("nan")
+    bad: int = 0
     served: dict[str, int] = field(default_factory=dict)
-    side_ttft_p50_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class Results:
-    rows: list[Row] = field(default_factory=list)
-    streams: list[StreamRow] = field(default_factory=list)
+    figures: dict[str, Figures] = field(default_factory=dict)
     proxy_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-    def row(self, scenario: str, load: str) -> Row | None:
-        return next((r for r in self.rows if r.scenario == scenario and r.load == load), None)
-
-    def stream(self, scenario: str) -> StreamRow | None:
-        return next((s for s in self.streams if s.scenario == scenario), None)
 
 
 # --- processes ----------------------------------------------------------------------------------------------
@@ -123,10 +137,12 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def started(command: list[str], log: Path, pattern: str) -> Iterator[re.Match[str]]:
+def started(
+    command: list[str], log: Path, pattern: str, env: dict[str, str] | None = None
+) -> Iterator[re.Match[str]]:
     with log.open("wb") as out:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     try:
         yield wait_line(process, log, pattern, 30.0)
     finally:
@@ -151,12 +167,18 @@ def proxy_config(tmp: Path) -> Path:
     return path
 
 
-def proxy_command(tmp: Path, name: str, incumbent: str, candidate: str, mirror: str) -> tuple[list[str], str]:
+def proxy_command(tmp: Path, variant: Variant, incumbent: str, candidate: str) -> tuple[list[str], str, str]:
+    """The command, the store URL, and the bearer token the clients send (an app key when ``variant.keys``)."""
     from core.store import Store
+    from proxy.keys import KeyStore
 
+    name = re.sub(r"[^a-z0-9]+", "-", variant.name)
     store_url = f"sqlite:///{tmp / name}.sqlite"
     store = Store.open(store_url)
-    store.append_rollout(SPLIT_PERCENT, actor="bench", reason="bench")
+    store.append_rollout(variant.split, actor="bench", reason="bench")
+    token = "sk-bench"
+    if variant.keys:
+        token = KeyStore(store).create("bench", rpm=1_000_000_000, tpm=1_000_000_000_000)[1]
     store.close()
     command = [
         *CLI,
@@ -166,10 +188,10 @@ def proxy_command(tmp: Path, name: str, incumbent: str, candidate: str, mirror: 
         f"--store={store_url}",
         f"--incumbent-url={incumbent}",
         f"--candidate-url={candidate}",
-        f"--mirror={mirror}",
+        f"--mirror={variant.mirror:g}",
         f"--config={proxy_config(tmp)}",
     ]
-    return command, store_url
+    return command, store_url, token
 
 
 NGINX_CONF = """worker_processes 1;
@@ -239,94 +261,102 @@ def healthz(admin_url: str) -> dict[str, Any]:
 # --- measuring ----------------------------------------------------------------------------------------------
 
 
-def p50_by_side(sample: _load.Sample) -> dict[str, float]:
-    return {side: round(_load.percentile(v, 50), 3) for side, v in sorted(sample.by_upstream.items())}
+@dataclass(frozen=True)
+class Target:
+    scenario: str
+    port: int
+    token: str = "sk-bench"
 
 
-def measure_target(
-    results: Results,
-    scenario: str,
-    port: int,
-    plan: Plan,
-    model: str,
-    full: bool = True,
-    before_wrk: Callable[[], None] | None = None,
-) -> None:
-    """Every load of the plan against 127.0.0.1:``port``; ``full=False``: concurrency 1 and the stream only.
+def merged(samples: list[_load.Sample]) -> _load.Sample:
+    out = _load.Sample()
+    for sample in samples:
+        out.latencies_ms += sample.latencies_ms
+        out.ttfts_ms += sample.ttfts_ms
+        out.statuses.update(sample.statuses)
+        out.broken += sample.broken
+        out.seconds += sample.seconds
+        for side, values in sample.by_upstream.items():
+            out.by_upstream.setdefault(side, []).extend(values)
+    return out
 
-    wrk runs last: it hangs up with requests in flight when its time is up, and the proxy counts such client
-    disconnects as candidate failures (its circuit breaker opens and the candidate serves nothing for 30 s).
+
+def interleaved(
+    targets: list[Target], seconds: float, load: Any, rounds: int = ROUNDS, **kwargs: Any
+) -> dict[str, _load.Sample]:
+    """Each target measured in turn, then in the reverse order (ABBA), ``rounds`` times in short slices: targets
+    compared this way see the same background load, which on a shared machine drifts more than they differ."""
+    parts: dict[str, list[_load.Sample]] = {t.scenario: [] for t in targets}
+    orders = [targets, targets[::-1]] * rounds if len(targets) > 1 else [targets]
+    for order in orders:
+        for t in order:
+            part = seconds / len(orders)
+            parts[t.scenario].append(_load.measure("127.0.0.1", t.port, *load, part, token=t.token, **kwargs))
+    return {name: merged(samples) for name, samples in parts.items()}
+
+
+def measure_targets(results: Results, targets: list[Target], plan: Plan, *, full: bool = True) -> None:
+    """Every load of the plan against each target, interleaved; ``full=False``: concurrency 1 and streams only.
+
+    wrk runs last: it hangs up with requests in flight when its time is up, which the proxy counts as failures.
     """
-    whole = _load.chat_bodies(stream=False, model=model)
-    streamed = _load.chat_bodies(stream=True, model=model)
-    _load.measure("127.0.0.1", port, whole, 16, plan.warmup)  # warm-up: pools, lazy imports
-    for connections in plan.concurrencies if full else (1,):
-        sample = _load.measure("127.0.0.1", port, whole, connections, plan.seconds)
-        results.rows.append(
-            Row(
-                scenario,
-                f"c={connections}",
-                connections,
-                _load.percentile(sample.latencies_ms, 50),
-                _load.percentile(sample.latencies_ms, 99),
-                sample.rps,
-                sample.count,
-                sample.bad,
-                p50_by_side(sample),
-            )
-        )
-    sample = _load.measure("127.0.0.1", port, streamed, 1, plan.seconds, STREAM_HEADERS)
-    results.streams.append(
-        StreamRow(
-            scenario,
-            _load.percentile(sample.ttfts_ms, 50),
-            _load.percentile(sample.ttfts_ms, 99),
-            _load.percentile(sample.latencies_ms, 50),
-            sample.count,
-            sample.bad + sample.count - len(sample.ttfts_ms),
-            {side: len(v) for side, v in sorted(sample.by_upstream.items())},
-            {side: round(_load.percentile(v, 50), 3) for side, v in sorted(sample.ttft_by_upstream.items())},
-        )
-    )
-    if before_wrk is not None:
-        before_wrk()
-    if full and _load.wrk_available():
-        top = max(plan.concurrencies)
-        out = _load.run_wrk(f"http://127.0.0.1:{port}", whole, top, plan.seconds, plan.load_cpu)
-        results.rows.append(
-            Row(scenario, f"wrk c={top}", top, out.p50_ms, out.p99_ms, out.rps, out.requests, out.bad)
-        )
-    print(f"  measured {scenario}", file=sys.stderr, flush=True)
+    whole = _load.chat_bodies(stream=False)
+    streamed = _load.chat_bodies(stream=True)
+    for t in targets:
+        results.figures[t.scenario] = Figures(t.scenario)
+        _load.measure("127.0.0.1", t.port, whole, 16, plan.warmup, token=t.token)  # pools, lazy imports
+    for name, one in interleaved(targets, plan.seconds, (whole, 1)).items():
+        f = results.figures[name]
+        f.p50_ms = _load.percentile(one.latencies_ms, 50)
+        f.p99_ms = _load.percentile(one.latencies_ms, 99)
+        f.bad += one.bad
+        f.served = {side: len(v) for side, v in sorted(one.by_upstream.items())}
+    if full:
+        for name, many in interleaved(targets, plan.seconds, (whole, 16)).items():
+            results.figures[name].rps16 = many.rps
+            results.figures[name].bad += many.bad
+        if plan.c64:
+            for name, many in interleaved(targets, plan.seconds, (whole, 64)).items():
+                results.figures[name].rps64 = many.rps
+                results.figures[name].bad += many.bad
+    for name, sse in interleaved(targets, plan.seconds, (streamed, 16), headers=STREAM_HEADERS).items():
+        f = results.figures[name]
+        f.sse_per_s = sse.rps
+        f.ttfc_p50_ms = _load.percentile(sse.ttfts_ms, 50)
+        f.bad += sse.bad + sse.count - len(sse.ttfts_ms)
+    if full and plan.wrk and _load.wrk_available():
+        for t in targets:
+            if t.token == "sk-bench":
+                wrk = _load.run_wrk(f"http://127.0.0.1:{t.port}", whole, 64, plan.seconds, plan.load_cpu)
+                results.figures[t.scenario].wrk64 = wrk.rps
+    print(f"  measured {', '.join(t.scenario for t in targets)}", file=sys.stderr, flush=True)
+
+
+def engine_for(variant: Variant) -> str:
+    return f"  engine (for {variant.name})"
 
 
 def measure_proxy(
-    results: Results, tmp: Path, plan: Plan, scenario: str, urls: tuple[str, str], mirror: str
+    results: Results, tmp: Path, plan: Plan, variant: Variant, urls: tuple[str, str], engine: int
 ) -> None:
+    """Our proxy in ``variant``, interleaved with the bare engine (its baseline)."""
     from core.store import Store
 
-    command, store_url = proxy_command(tmp, scenario.replace(" ", "-").replace("%", ""), *urls, mirror)
+    command, store_url, token = proxy_command(tmp, variant, *urls)
     pattern = r"listening on http://[^:]+:(\d+) \(admin (http://[^)]+)\)"
-    with started(pinned(command, plan.proxy_cpu), tmp / f"{scenario}.log".replace(" ", "-"), pattern) as m:
-        admin = m.group(2)
-        before: dict[str, Any] = {}
-        measure_target(
-            results,
-            scenario,
-            int(m.group(1)),
-            plan,
-            "gpt-4o-mini",
-            before_wrk=lambda: before.update(healthz(admin)),
-        )
-        status = healthz(admin)
-        if before:
-            status["failovers_before_wrk"] = before["failovers"]
+    log = tmp / (re.sub(r"[^a-z0-9]+", "-", variant.name) + ".log")
+    env = {"OPENAI_API_KEY": INCUMBENT_KEY}
+    with started(pinned(command, plan.proxy_cpu), log, pattern, env) as m:
+        targets = [Target(engine_for(variant), engine), Target(variant.name, int(m.group(1)), token)]
+        measure_targets(results, targets, plan)
+        status = healthz(m.group(2))
     store = Store.open(store_url)
     status["pairs_in_store"] = store.count_pairs()
     store.close()
-    results.proxy_stats[scenario] = status
+    results.proxy_stats[variant.name] = status
 
 
-def run(plan: Plan, tmp: Path) -> Results:
+def run(plan: Plan, tmp: Path, nginx_too: bool) -> Results:
     results = Results()
     sim = pinned([*CLI, "sim", "--port", "0", "--flavor"], plan.load_cpu)
     pattern = r"listening on (http://[\d.]+:(\d+))"
@@ -334,93 +364,103 @@ def run(plan: Plan, tmp: Path) -> Results:
         started([*sim, "openai"], tmp / "sim-openai.log", pattern) as incumbent,
         started([*sim, "sglang"], tmp / "sim-sglang.log", pattern) as candidate,
     ):
-        measure_target(results, "direct", int(incumbent.group(2)), plan, "gpt-4o-mini")
-        measure_target(
-            results, "direct candidate", int(candidate.group(2)), plan, CANDIDATE_MODEL, full=False
-        )
-        binary = nginx_binary()
-        if binary is None:
+        measure_targets(results, [Target("direct", int(incumbent.group(2)))], plan, full=False)
+        binary = nginx_binary() if nginx_too else None
+        if nginx_too and binary is None:
             results.notes.append("nginx: not installed")
-        else:
+        elif binary is not None:
             with nginx(binary, tmp, int(incumbent.group(2)), plan.proxy_cpu) as port:
-                measure_target(results, "nginx", port, plan, "gpt-4o-mini")
-        urls = (incumbent.group(1), candidate.group(1))
-        measure_proxy(results, tmp, plan, "proxy mirror 0%", urls, "0")
-        measure_proxy(results, tmp, plan, "proxy mirror 100%", urls, "1")
-    if not _load.wrk_available():
-        results.notes.append("wrk: not installed (req/s from the asyncio client only)")
+                measure_targets(results, [Target("nginx", port)], plan)
+        engine = pinned([*ENGINE, "--incumbent-url", incumbent.group(1)], plan.proxy_cpu)
+        with started(engine, tmp / "engine.log", r"listening on http://[^:]+:(\d+)") as m:
+            for variant in plan.variants:
+                urls = (incumbent.group(1), candidate.group(1))
+                measure_proxy(results, tmp, plan, variant, urls, int(m.group(1)))
     return results
 
 
 # --- report -------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
-    value: float
-    limit: float
-    passed: bool
-    detail: str
+TARGETS = (
+    ("p50 added at c=1, ours/engine <= 1.15", "added_p50", 1.15, "max"),
+    ("p99 added at c=1, ours/engine <= 2", "added_p99", 2.0, "max"),
+    ("req/s at c=16, ours/engine >= 0.9", "rps16", 0.9, "min"),
+    ("SSE streams/s at c=16, ours/engine >= 0.9", "sse_per_s", 0.9, "min"),
+    ("TTFC p50 at c=16, ours - engine <= 0.3 ms", "ttfc_minus", 0.3, "max"),
+)
 
 
-def targets(results: Results) -> list[Target]:
-    out: list[Target] = []
-    direct, proxy0, proxy1 = (
-        results.row(s, "c=1") for s in ("direct", "proxy mirror 0%", "proxy mirror 100%")
-    )
-    if direct and proxy0:
-        added = proxy0.p50_ms - direct.p50_ms
-        detail = f"proxy {proxy0.p50_ms:.3f} vs direct {direct.p50_ms:.3f} ms"
-        out.append(Target("p50 added at concurrency 1 <= 1 ms", added, 1.0, added <= 1.0, detail))
-    rates = [(r.rps, r.load) for r in results.rows if r.scenario == "proxy mirror 0%"]
-    if rates:
-        best, load = max(rates)
-        out.append(
-            Target(">= 1,000 req/s per proxy process", best, 1000.0, best >= 1000.0, f"best at {load}")
-        )
-    if proxy0 and proxy1:
-        added = proxy1.p50_ms - proxy0.p50_ms
-        detail = f"mirror 100% {proxy1.p50_ms:.3f} vs 0% {proxy0.p50_ms:.3f} ms at c=1"
-        out.append(Target("mirror adds <= 0.5 ms p50 to the served side", added, 0.5, added <= 0.5, detail))
-    sdirect, sproxy = results.stream("direct"), results.stream("proxy mirror 0%")
-    if sdirect and sproxy:
-        added = sproxy.ttft_p50_ms - sdirect.ttft_p50_ms
-        detail = f"proxy {sproxy.ttft_p50_ms:.3f} vs direct {sdirect.ttft_p50_ms:.3f} ms"
-        out.append(Target("stream TTFT p50 within 1.5 ms of direct", added, 1.5, added <= 1.5, detail))
+def derived(results: Results, name: str) -> dict[str, float]:
+    """Added latencies (over direct) and the figures compared with the engine."""
+    f, direct = results.figures[name], results.figures["direct"]
+    return {
+        "added_p50": f.p50_ms - direct.p50_ms,
+        "added_p99": f.p99_ms - direct.p99_ms,
+        "rps16": f.rps16,
+        "rps64": f.rps64,
+        "wrk64": f.wrk64,
+        "sse_per_s": f.sse_per_s,
+        "ttfc": f.ttfc_p50_ms,
+    }
+
+
+def ratios(results: Results, name: str) -> dict[str, float]:
+    ours = derived(results, name)
+    engine = derived(results, next(e for e in results.figures if e == f"  engine (for {name})"))
+    out = {k: ours[k] / engine[k] if engine[k] > 0 else float("nan") for k in ours}
+    out["ttfc_minus"] = ours["ttfc"] - engine["ttfc"]
     return out
 
 
 def table(results: Results) -> list[str]:
-    head = (
-        f"{'scenario':<20}{'load':<10}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'+p50 ms':>9}"
-        f"{'p50 x':>8}{'req/s x':>9}{'bad':>6}  p50 by served side"
-    )
+    cols = [("+p50 c1", "added_p50", ".3f"), ("+p99 c1", "added_p99", ".3f"), ("rps c16", "rps16", ",.0f")]
+    if any(f.rps64 == f.rps64 for f in results.figures.values()):
+        cols.append(("rps c64", "rps64", ",.0f"))
+    if any(f.wrk64 == f.wrk64 for f in results.figures.values()):
+        cols.append(("wrk c64", "wrk64", ",.0f"))
+    cols += [("sse/s c16", "sse_per_s", ",.0f"), ("TTFC p50", "ttfc", ".3f")]
+    head = f"{'scenario':<{W}}" + "".join(f"{c[0]:>11}" for c in cols) + f"{'bad':>6}  served at c=1"
     lines = [head, "-" * len(head)]
-    for row in results.rows:
-        base = results.row("direct", row.load)
-        added = f"{row.p50_ms - base.p50_ms:+.3f}" if base else "-"
-        ratio = f"{row.p50_ms / base.p50_ms:.2f}" if base and base.p50_ms > 0 else "-"
-        rps_ratio = f"{row.rps / base.rps:.2f}" if base and base.rps > 0 else "-"
-        sides = " ".join(f"{side} {ms:.3f}" for side, ms in row.side_p50_ms.items())
+    for name, f in results.figures.items():
+        if name == "direct":
+            lines.append(
+                f"{name:<{W}}{f.p50_ms:>11.3f}{f.p99_ms:>11.3f}{'-':>11}"
+                + "".join(f"{'-':>11}" for c in cols[3:-2])
+                + f"{f.sse_per_s:>11,.0f}{f.ttfc_p50_ms:>11.3f}{f.bad:>6}  (p50/p99 absolute)"
+            )
+            continue
+        values = derived(results, name)
+        served = " ".join(f"{side} {n}" for side, n in f.served.items())
         lines.append(
-            f"{row.scenario:<20}{row.load:<10}{row.p50_ms:>9.3f}{row.p99_ms:>9.3f}{row.rps:>9,.0f}"
-            f"{added:>9}{ratio:>8}{rps_ratio:>9}{row.bad:>6}  {sides}"
+            f"{name:<{W}}" + "".join(f"{values[c[1]]:>11{c[2]}}" for c in cols) + f"{f.bad:>6}  {served}"
         )
-    lines += [
-        "",
-        f"{'stream (c=1)':<20}{'TTFT p50':>10}{'TTFT p99':>10}{'+TTFT p50':>11}{'total p50':>11}{'n':>7}"
-        "  served by (n, TTFT p50)",
-    ]
-    base_stream = results.stream("direct")
-    for s in results.streams:
-        added = f"{s.ttft_p50_ms - base_stream.ttft_p50_ms:+.3f}" if base_stream else "-"
+    lines += ["", "ours / engine (TTFC: ours - engine, ms)", head.split("bad")[0]]
+    for name in results.figures:
+        if name in ("direct", "nginx") or "engine" in name:
+            continue
+        r = ratios(results, name)
+        keys = [c[1] if c[1] != "ttfc" else "ttfc_minus" for c in cols]
         lines.append(
-            f"{s.scenario:<20}{s.ttft_p50_ms:>10.3f}{s.ttft_p99_ms:>10.3f}{added:>11}{s.total_p50_ms:>11.3f}"
-            f"{s.requests:>7}  "
-            + " ".join(f"{side} {n} {s.side_ttft_p50_ms.get(side, 0):.3f}" for side, n in s.served.items())
+            f"{name:<{W}}"
+            + "".join(f"{r[k]:>+11.3f}" if k == "ttfc_minus" else f"{r[k]:>11.2f}" for k in keys)
         )
     return lines
+
+
+def target_lines(results: Results) -> tuple[list[str], int]:
+    lines, missed = [], 0
+    for name in results.figures:
+        if name in ("direct", "nginx") or "engine" in name:
+            continue
+        r = ratios(results, name)
+        marks = []
+        for label, key, limit, kind in TARGETS:
+            ok = r[key] <= limit if kind == "max" else r[key] >= limit
+            missed += not ok
+            marks.append(f"{'PASS' if ok else 'MISS'} {label.split(',')[0]} {r[key]:.2f}")
+        lines.append(f"  {name:<{W}}" + "; ".join(marks))
+    return lines, missed
 
 
 def stats_lines(results: Results) -> list[str]:
@@ -431,9 +471,7 @@ def stats_lines(results: Results) -> list[str]:
         "mirrored",
         "mirror_dropped",
         "record_dropped",
-        "failovers_before_wrk",
         "failovers",
-        "circuit",
     )
     return [
         f"{scenario}: " + ", ".join(f"{k} {status.get(k)}" for k in keys if k in status)
@@ -445,53 +483,78 @@ def layout(plan: Plan) -> str:
     if plan.proxy_cpu is None:
         return f"layout: unpinned ({os.cpu_count()} cores)"
     return (
-        f"layout: proxy / nginx pinned to cpu {plan.proxy_cpu}; both sims, the asyncio load generator and wrk "
+        f"layout: proxy / engine / nginx pinned to cpu {plan.proxy_cpu}; both sims and the load generators "
         f"pinned to cpu {plan.load_cpu}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}"
     )
 
 
-def report(results: Results, plan: Plan) -> list[Target]:
+def report(results: Results, plan: Plan) -> list[str]:
     print(layout(plan))
-    print(f"{plan.seconds:g} s per measurement; split {SPLIT_PERCENT:g}%, recording on; times in ms\n")
+    print(
+        f"{plan.seconds:g} s per measurement; recording on; streams of {STREAM_EVENTS} events; "
+        "times in ms, p50/p99 added over direct\n"
+    )
     print("\n".join(table(results)))
     print("\nproxy counters: " + "; ".join(stats_lines(results)))
     for note in results.notes:
         print(note)
-    found = targets(results)
-    print("\ntargets (measured in this run):")
-    for t in found:
-        print(f"  {'PASS' if t.passed else 'MISS'}  {t.name}: {t.value:,.3f} (limit {t.limit:g}); {t.detail}")
-    return found
+    lines, missed = target_lines(results)
+    print(f"\ntargets (ours vs the engine, this run; {missed} missed):")
+    print("\n".join(lines))
+    return lines
+
+
+def pick_variants(args: argparse.Namespace) -> tuple[Variant, ...]:
+    variants = FULL_VARIANTS if args.full else DEFAULT_VARIANTS
+    if args.only:
+        variants = tuple(v for v in variants if v.name in args.only)
+        if not variants:
+            names = ", ".join(v.name for v in (FULL_VARIANTS if args.full else DEFAULT_VARIANTS))
+            raise SystemExit(f"--only: no such configuration; choose from: {names}")
+    return variants
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description="Measure the proxy's overhead against direct calls and nginx."
+    parser = argparse.ArgumentParser(description="Measure what our addons add over the bare engine.")
+    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per measurement (default 2)")
+    parser.add_argument("--full", action="store_true", help="every split x mirror x keys configuration")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help='one configuration, e.g. "split 50%%"'
     )
-    parser.add_argument("--quick", action="store_true", help="1 s per measurement instead of 3")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds per measurement")
+    parser.add_argument("--c64", action="store_true", help="also req/s at 64 connections")
+    parser.add_argument("--wrk", action="store_true", help="also req/s from wrk at 64 connections")
+    parser.add_argument("--nginx", action="store_true", help="also nginx as a second floor")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures here")
     args = parser.parse_args()
-    seconds = args.seconds or (1.0 if args.quick else 3.0)
     two_cores = (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
     plan = Plan(
-        seconds, min(1.0, seconds / 2), proxy_cpu=0 if two_cores else None, load_cpu=1 if two_cores else None
+        args.seconds,
+        min(1.0, args.seconds / 2),
+        pick_variants(args),
+        args.c64,
+        args.wrk,
+        proxy_cpu=0 if two_cores else None,
+        load_cpu=1 if two_cores else None,
     )
     if plan.load_cpu is not None:
         os.sched_setaffinity(0, {plan.load_cpu})
     started_at = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="alveare-bench-") as tmp:
-        results = run(plan, Path(tmp))
-    found = report(results, plan)
+        results = run(plan, Path(tmp), args.nginx)
+    lines = report(results, plan)
     print(f"\nwhole run: {time.monotonic() - started_at:.0f} s")
     if args.json is not None:
         data = {
             "layout": layout(plan),
             "seconds_per_measurement": plan.seconds,
-            "rows": [asdict(r) for r in results.rows],
-            "streams": [asdict(s) for s in results.streams],
+            "figures": {k: asdict(v) for k, v in results.figures.items()},
+            "ratios": {
+                k: ratios(results, k)
+                for k in results.figures
+                if k not in ("direct", "nginx") and "engine" not in k
+            },
             "proxy_stats": results.proxy_stats,
-            "targets": [asdict(t) for t in found],
+            "targets": lines,
             "notes": results.notes,
         }
         args.json.write_text(json.dumps(data, indent=2), encoding="utf-8")

@@ -133,20 +133,11 @@ class ProxyServer:
         await asyncio.to_thread(self.keys.refresh)
         if self.limiter is not None:
             self.limiter.start(asyncio.get_running_loop())
-        opts = options.Options()
-        mitm = master.Master(opts)
-        mitm.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig())
+        mitm = build_master(self.config)
         install_error_pages()
         chain = Chain(self.default_addons(mitm), self.runtime.counts)
         intercept = self.config.mode == "intercept"
         mitm.addons.add(InterceptScope(chain, self.config.intercept.hosts) if intercept else chain)
-        host, port = self.config.listen_host_port()
-        opts.update(
-            **mode_options(self.config, host, port),
-            connection_strategy="lazy",
-            body_size_limit=str(self.config.max_body_bytes * 4 + 1_048_576),  # a hard stop far above ours
-            ssl_insecure=False,
-        )
         self.master = mitm
         self._run_task = asyncio.get_running_loop().create_task(mitm.run())
         await self._wait_listening()
@@ -289,6 +280,24 @@ class ProxyServer:
             await asyncio.to_thread(self._put_status)
         await asyncio.to_thread(self.store.close)
         log.info("proxy stopped; %d rows recorded", self.recorder.written)
+
+
+def build_master(config: Settings) -> master.Master:
+    """The engine as we embed it: mitmproxy's Master with its core addons and our options, none of our addons.
+
+    The proxy adds its chain to it; ``bench/proxy_overhead.py`` runs it bare as the baseline our cost is
+    measured against."""
+    opts = options.Options()
+    mitm = master.Master(opts)
+    mitm.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig())
+    host, port = config.listen_host_port()
+    opts.update(
+        **mode_options(config, host, port),
+        connection_strategy="lazy",
+        body_size_limit=str(config.max_body_bytes * 4 + 1_048_576),  # a hard stop far above ours
+        ssl_insecure=False,
+    )
+    return mitm
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

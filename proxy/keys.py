@@ -65,6 +65,7 @@ class KeyStore:
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
         self._any_active: tuple[float, bool] | None = None
         self._snapshot: dict[str, KeyRecord] | None = None
+        self._digests: dict[str, str] = {}  # plaintext -> HMAC: an app sends the same key on every request
 
     def refresh(self) -> None:
         """Load every active key (by hash) into memory; from then on :meth:`verify` reads only this copy."""
@@ -96,7 +97,11 @@ class KeyStore:
         """The active key with this plaintext, or None (unknown, revoked, or not one of ours)."""
         if not plaintext.startswith(KEY_PREFIX) or not plaintext.isascii():
             return None  # ours are URL-safe base64: a non-ASCII token (even undecodable bytes) is never one
-        digest = self.hash(plaintext)
+        digest = self._digests.get(plaintext)
+        if digest is None:
+            if len(self._digests) >= self.cache_size:
+                self._digests.clear()
+            digest = self._digests[plaintext] = self.hash(plaintext)
         if self._snapshot is not None:
             return self._snapshot.get(digest)
         now = self.clock()

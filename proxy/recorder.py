@@ -157,11 +157,23 @@ class Recorder:
                 self._write(batch)
 
     def _next_batch(self) -> tuple[list[FlowInfo], bool]:
-        batch: list[FlowInfo] = []
-        deadline = time.monotonic() + self.settings.flush_interval_s
+        """The pairs queued within ``flush_interval_s`` of the first one (at most ``batch_size``).
+
+        Between the first pair and the write the thread sleeps instead of waking for every pair: each wake-up
+        would take the GIL from the served path, once per request."""
+        try:
+            first = self.queue.get(timeout=self.settings.flush_interval_s)
+        except queue.Empty:
+            return [], False
+        if first is _STOP:
+            return self._drain(), True
+        assert isinstance(first, FlowInfo)
+        batch = [first]
+        if self.queue.qsize() < self.settings.batch_size:  # a backlog is written at once
+            time.sleep(self.settings.flush_interval_s)
         while len(batch) < self.settings.batch_size:
             try:
-                item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self.queue.get_nowait()
             except queue.Empty:
                 break
             if item is _STOP:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from mitmproxy import http
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -55,6 +56,16 @@ class Metrics:
             gauge = Gauge(name, f"Live value of {key}", registry=registry)
             gauge.set_function(lambda key=key: counts[key])  # type: ignore[misc]
         self._failovers_seen = 0
+        self._children: dict[
+            tuple[str, ...], Any
+        ] = {}  # labelled children: labels() costs a lock and a lookup
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (str(id(metric)), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._observe(flow, str(flow.response.status_code // 100) + "xx" if flow.response else "error")
@@ -68,12 +79,12 @@ class Metrics:
         self.runtime.counts[f"requests.{side}"] += 1
         if side == "passthrough" and is_responses_path(flow.request.path):
             self.runtime.counts["passthrough.responses"] += 1
-        self.requests.labels(side, status).inc()
+        self._child(self.requests, side, status).inc()
         if info is not None and info.split:
-            self.latency.labels(side).observe(time.perf_counter() - info.started)
+            self._child(self.latency, side).observe(time.perf_counter() - info.started)
             leg = info.served
             if leg is not None and leg.first_byte is not None:
-                self.ttft.labels(side).observe(leg.first_byte - info.started)
+                self._child(self.ttft, side).observe(leg.first_byte - info.started)
         new = self.runtime.counts["failovers"] - self._failovers_seen
         if new > 0:
             self.failovers.inc(new)
