@@ -22,6 +22,8 @@ import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, relevance
 
+from proxy.validate import json_type_name
+
 SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "create_chat_completion_request.json"
 # OpenAI lists message roles in this order in its "Supported values" text, not the schema's.
 ROLE_ORDER = ("system", "assistant", "user", "function", "tool", "developer")
@@ -206,27 +208,13 @@ def _invalid_value(value: Any, param: str, allowed: list[Any]) -> SpecProblem:
 
 def _invalid_type(param: str, expected: list[str], value: Any) -> SpecProblem:
     wanted = next((t for t in expected if t != "null"), expected[0] if expected else "object")
-    message = f"Invalid type for '{param}': expected {TYPE_WORDS.get(wanted, wanted)}, but got {_json_type(value)} instead."
+    message = f"Invalid type for '{param}': expected {TYPE_WORDS.get(wanted, wanted)}, but got {json_type_name(value)} instead."
     return SpecProblem(message, param, "invalid_type")
 
 
 def _types(error: ValidationError) -> list[str]:
     bound = error.validator_value
     return [bound] if isinstance(bound, str) else list(bound)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
 
 
 def _param(path: Iterable[Any]) -> str:
