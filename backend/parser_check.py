@@ -3,9 +3,9 @@
 SGLang's parser lives in ``sglang.srt.server_args`` (``ServerArgs.add_cli_args`` on an argparse parser, then
 ``ServerArgs.from_cli_args``): we run exactly that, so a flag SGLang renamed or a value it refuses fails here,
 not on the GPU box. It is installed without its GPU stack (``pip install --no-deps sglang==0.5.23`` plus the
-``sglang-parser`` extra); the GPU-only modules it imports at module level (``triton``) are stubbed in
-``sys.modules``, and ``sglang/__init__.py`` (which pulls transformers and the frontend language) is skipped by
-registering the bare package. All of that happens in a child process (``python -m backend.parser_check``), so
+``sglang-parser`` extra); the GPU-only modules it imports at module level (``triton``) are stubbed
+(``backend.sim.sglang_stubs``, shared with the SGLang stand-in), and ``sglang/__init__.py`` (which pulls
+transformers and the frontend language) is skipped by registering the bare package. All of that happens in a child process (``python -m backend.parser_check``), so
 the stubs never reach the caller's interpreter. Router lines are checked the same way with
 ``sglang_router.router_args`` when ``sglang-router`` is installed, and reported as not checked otherwise.
 """
@@ -15,20 +15,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import io
 import json
 import os
 import subprocess
 import sys
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from backend.plan import Launch, sglang_args
+from backend.sim.sglang_stubs import install_stubs, register_bare_package
 from core.errors import BackendError
 
 SGLANG_VERSION = "0.5.23"
@@ -90,78 +87,9 @@ def _run_child(payload: list[dict[str, Any]], python: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ child process
 
 
-class _StubModule(types.ModuleType):
-    """A GPU-only module that is absent here: attributes are stubs, calling one is a no-op decorator."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.__path__: list[str] = []
-        self.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        value: Any = type(attr, (), {}) if attr[:1].isupper() else _stub(f"{self.__name__}.{attr}")
-        setattr(self, attr, value)
-        return value
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and callable(args[0]) and not kwargs:
-            return args[0]
-        return self
-
-
-def _stub(name: str) -> types.ModuleType:
-    module = sys.modules.get(name)
-    if module is None:
-        module = sys.modules[name] = _StubModule(name)
-    return module
-
-
-class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Answers ``import triton.language`` and friends with stubs, only for roots that are not installed."""
-
-    def __init__(self, roots: frozenset[str]) -> None:
-        self.roots = roots
-
-    def find_spec(
-        self, fullname: str, path: Any = None, target: Any = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname.partition(".")[0] not in self.roots:
-            return None
-        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return _stub(spec.name)
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        return None
-
-
-def install_stubs(modules: Sequence[str] = GPU_ONLY_MODULES) -> list[str]:
-    """Stub the GPU-only modules that are missing; a real install (on a GPU box) is left alone."""
-    missing = [m for m in modules if m not in sys.modules and importlib.util.find_spec(m) is None]
-    if missing:
-        sys.meta_path.insert(0, _StubFinder(frozenset(missing)))
-    return missing
-
-
-def _register_bare_package(name: str) -> None:
-    """Make ``name`` importable as a package without running its ``__init__`` (sglang's pulls the frontend)."""
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.submodule_search_locations is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    package = types.ModuleType(name)
-    package.__path__ = list(spec.submodule_search_locations)
-    package.__spec__ = spec
-    sys.modules[name] = package
-
-
 def _load_server_args() -> Any:
-    install_stubs()
-    _register_bare_package("sglang")
+    install_stubs(GPU_ONLY_MODULES)
+    register_bare_package("sglang")
     from sglang.srt import server_args
 
     return server_args

@@ -8,6 +8,8 @@ taken first, while the modules are still missing: ``transformers`` (``is_torchvi
 ``torch._inductor`` (``has_triton``, read once at import). ``sglang/__init__.py`` (the frontend language) is skipped
 by registering the bare package. Call :func:`prepare` once, first thing, in a process of its own: the stubs are
 process-wide, which is why the sim runs SGLang in a child process and never in a test's interpreter.
+
+``backend.parser_check`` uses :func:`install_stubs` and :func:`register_bare_package` too, in its own child.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
+from collections.abc import Sequence
 from typing import Any
 
 ABSENT_HERE = ("triton", "torchvision", "sentencepiece", "compressed_tensors", "gguf")
@@ -92,7 +95,18 @@ def _settle_probes() -> None:
     importlib.import_module("torch._inductor.compile_fx")
 
 
-def _register_bare_package(name: str) -> None:
+def install_stubs(modules: Sequence[str] = ABSENT_HERE) -> list[str]:
+    """Stub those of ``modules`` that are not installed (a real install is left alone); returns their names."""
+    missing = [m for m in modules if m not in sys.modules and importlib.util.find_spec(m) is None]
+    if missing:
+        sys.meta_path.insert(0, _StubFinder(frozenset(missing)))
+    return missing
+
+
+def register_bare_package(name: str) -> None:
+    """Make ``name`` importable as a package without running its ``__init__`` (sglang's pulls the frontend)."""
+    if name in sys.modules:
+        return
     spec = importlib.util.find_spec(name)
     if spec is None or spec.submodule_search_locations is None:
         raise ModuleNotFoundError(f"No module named {name!r}", name=name)
@@ -105,9 +119,6 @@ def _register_bare_package(name: str) -> None:
 def prepare() -> list[str]:
     """Stub what is absent, skip ``sglang/__init__``; returns the stubbed module names."""
     _settle_probes()
-    missing = [m for m in ABSENT_HERE if importlib.util.find_spec(m) is None]
-    if missing:
-        sys.meta_path.insert(0, _StubFinder(frozenset(missing)))
-    if "sglang" not in sys.modules:
-        _register_bare_package("sglang")
+    missing = install_stubs(ABSENT_HERE)
+    register_bare_package("sglang")
     return missing
