@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from migrate_cli import env
 from migrate_cli.app import group
 
 if TYPE_CHECKING:
     from backend.spec import BackendSpec
 
 DEFAULT_FILE = "backend.yaml"
-FILE_ENV = "ALVEARE_BACKEND_FILE"
 
 file_option = click.option(
     "-f",
@@ -25,9 +25,9 @@ file_option = click.option(
     "file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_FILE,
-    envvar=FILE_ENV,
+    envvar=env.BACKEND_FILE,
     show_default=True,
-    help=f"The backend spec (env {FILE_ENV}).",
+    help=f"The backend spec (env {env.BACKEND_FILE}).",
 )
 
 

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from migrate_cli import env
 from migrate_cli.app import command
 
 if TYPE_CHECKING:
     from backend.conformance import CheckResult
 
-API_KEY_ENV = "ALVEARE_CHECK_API_KEY"  # not OPENAI_API_KEY: never hand a real key to an endpoint under test
 NO_KEY = "sk-alveare-check-no-key"  # the SDK needs some key; endpoints without auth ignore it
 
 
@@ -21,7 +21,7 @@ NO_KEY = "sk-alveare-check-no-key"  # the SDK needs some key; endpoints without 
 @click.option("--base-url", required=True, help="The endpoint, e.g. http://127.0.0.1:8000/v1 (no path: /v1).")
 @click.option(
     "--api-key",
-    envvar=API_KEY_ENV,
+    envvar=env.CHECK_API_KEY,
     show_envvar=True,
     default=None,
     help="Key to send; without one the 401 check is skipped where the endpoint takes any key.",

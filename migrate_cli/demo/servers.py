@@ -22,11 +22,11 @@ from typing import Any
 import yaml
 
 from core.errors import AlveareError
+from migrate_cli import env as envvars
 
 READY_TIMEOUT_S = 30.0
 STOP_GRACE_S = 15.0
 CONFIG_MARKER = "# written by `alveare-migrate demo`"
-INCUMBENT_KEY_ENV = "ALVEARE_DEMO_INCUMBENT_KEY"
 # Environment the servers must not inherit: a real OpenAI key never goes anywhere near the demo.
 SCRUBBED_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
 STORE_FILE = "alveare.sqlite"
@@ -80,7 +80,7 @@ def sim_argv(
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["PYTHONUNBUFFERED"] = "1"
-    env[INCUMBENT_KEY_ENV] = "sk-demo-not-a-real-key"
+    env[envvars.DEMO_INCUMBENT_KEY] = "sk-demo-not-a-real-key"
     return env
 
 
@@ -168,7 +168,7 @@ def proxy_config(store_path: Path, incumbent_url: str, candidate_url: str) -> di
         "listen": "127.0.0.1:0",
         "admin_listen": "127.0.0.1:0",
         "store": f"sqlite:///{store_path.resolve()}",
-        "incumbent": {"url": incumbent_url, "key_env": INCUMBENT_KEY_ENV},
+        "incumbent": {"url": incumbent_url, "key_env": envvars.DEMO_INCUMBENT_KEY},
         "candidate": {"url": candidate_url},
         "models": models,
         "specialists": {task: f"qwen:{task}" for task in models.values()},
