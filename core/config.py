@@ -107,11 +107,6 @@ def parse_tolerances(text: str) -> dict[str, float]:
     return {name: float(value) for name, value in parse_map(text).items()}
 
 
-def parse_judge(text: str) -> dict[str, str]:
-    """``url=http://...,model=NAME[,key_env=VAR]`` -> the YAML form of ``evaluation.judge``."""
-    return parse_map(text)
-
-
 def parse_hosts(text: str) -> tuple[str, ...]:
     """``api.openai.com,example.org`` -> host names, lower-cased (for flags and env variables)."""
     hosts = tuple(item.strip().lower() for item in text.split(",") if item.strip())
@@ -143,7 +138,7 @@ TEXT_PARSERS: dict[str, Callable[[str], Any]] = {
     "prices": parse_prices,
     "fields_map": parse_fields_map,
     "tolerances": parse_tolerances,
-    "judge": parse_judge,
+    "judge": parse_map,  # url=http://...,model=NAME[,key_env=VAR]
     "hosts": parse_hosts,
     "mode": _parse_mode,
 }
@@ -496,13 +491,6 @@ def iter_keys(cls: type[Any] = Settings, prefix: str = "") -> Iterator[Key]:
                 f"{prefix}{item.name}", default, meta["help"], meta["read"], meta["minimum"], meta["flag"],
                 meta["example"], meta["parse"],
             )  # fmt: skip
-
-
-def sections(cls: type[Any] = Settings) -> Iterator[tuple[str, str]]:
-    """(name, help) of each nested section, for the generated file and docs."""
-    for item in dataclasses.fields(cls):
-        if "section" in item.metadata:
-            yield item.name, item.metadata["help"]
 
 
 def env_name(key: str) -> str:
