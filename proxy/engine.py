@@ -92,7 +92,7 @@ class ProxyServer:
         self.config = config
         self.runtime = Runtime(config, environ)
         self.store = Store.open(config.store)
-        self.recorder = Recorder(self.store, config.record, self.runtime.counts)
+        self.recorder = Recorder(config.store, config.record, self.runtime.counts)
         self.keys = KeyStore(self.store)
         self.limiter = shared_limiter(config, self.runtime)
         from prometheus_client import CollectorRegistry
@@ -273,7 +273,7 @@ class ProxyServer:
         if self._admin is not None:
             self._admin.shutdown()
             self._admin.server_close()
-        await asyncio.to_thread(self.recorder.close)
+        await self.recorder.aclose()
         if self.limiter is not None:
             await asyncio.to_thread(self.limiter.close)
         with contextlib.suppress(Exception):

@@ -1,229 +1,217 @@
-"""The recorder: turns finished flows into :class:`Pair` rows and writes them in batches, off the served path.
+"""The recorder: hands each finished split flow to a worker process that turns it into a :class:`Pair` row.
 
-The served path only appends to a bounded queue (never blocks: when full, the row is dropped and counted). A
-thread parses the captured bytes (JSON or SSE), optionally redacts PII, and writes batches to the store; a batch
-the store refuses (database unreachable) goes to a bounded spool on disk (:mod:`proxy.spool`), written, in order,
-when the store answers again. ``close``
-drains what is queued, so SIGTERM loses nothing that was served.
+The served path pays for one pickle of plain values (:class:`proxy.record_worker.Finished`) and a buffered,
+non-blocking write to a socket: parsing JSON and SSE, redacting and the store's inserts happen in the worker
+(:mod:`proxy.record_worker`), which holds no lock the served path needs. Frames are written once per event-loop
+turn; while the worker is behind they wait in a bounded buffer (``record.queue_size`` flows) and beyond it are
+dropped and counted, never waited for. ``aclose``/``close`` send what is buffered and wait for the worker's last
+write, so SIGTERM loses nothing that was served; if the proxy dies, the worker writes what reached it and exits.
+
+The worker is forked from multiprocessing's fork server (started once per process, single-threaded, with the
+worker's modules preloaded), so starting one costs milliseconds and never forks the proxy's own threads.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import atexit
+import contextlib
 import logging
-import queue
-import threading
+import multiprocessing
+import pickle
+import socket
 import time
-from collections import Counter
-from pathlib import Path
+from collections import Counter, deque
 from typing import Any
 
-from mitmproxy.net import encoding
-
 from core.config import RecordSettings
-from core.pair import Answer, Pair
-from core.store import Store
-from proxy.redact import redact_pii
+from proxy import record_worker
+from proxy.record_worker import HEADER, Finished
 from proxy.runtime import FlowInfo, Leg
-from proxy.spool import Spool
-from proxy.sse import CompletionAssembler, SSEEvents, event_data
 
 log = logging.getLogger(__name__)
-_STOP = object()
-SPOOL_RETRY_S = 1.0
+STOP_FRAME = HEADER.pack(0)
+WORKER_MODULES = ["proxy.record_worker"]
 
 
-def leg_answer(leg: Leg) -> Answer:
-    """Parse what one side sent into an :class:`Answer`; a broken body becomes an error, never an exception."""
-    raw = b"".join(leg.chunks)
-    body: dict[str, Any] | None = None
-    error = leg.error
-    if leg.encoding and leg.encoding != "identity":
-        try:
-            decoded = encoding.decode(raw, leg.encoding)
-            raw = decoded.encode() if isinstance(decoded, str) else decoded
-        except ValueError:
-            error = error or f"cannot decode a {leg.encoding} body"
-    if raw and leg.stream and 200 <= leg.status < 300:
-        body, stream_error = _assemble(raw)
-        error = error or stream_error
-    elif raw:
-        try:
-            parsed = json.loads(raw)
-            body = parsed if isinstance(parsed, dict) else None
-            if body is None:
-                error = error or "answer is not a JSON object"
-        except ValueError:
-            error = error or "malformed JSON answer"
-    elif error is None and leg.status:
-        error = "empty answer"
-    return Answer(
-        status=leg.status, body=body, latency_ms=leg.latency_ms(), ttft_ms=leg.ttft_ms(), error=error
-    )
-
-
-def _assemble(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    splitter, assembler = SSEEvents(), CompletionAssembler()
-    events = [*splitter.feed(raw), splitter.flush()]
-    for event in events:
-        payload = event_data(event) if event else None
-        if payload is not None:
-            assembler.add(payload)
-    if assembler.error is not None:
-        return {"error": assembler.error}, "error in stream"
-    if not assembler.done:
-        return assembler.result(), "stream ended without [DONE]"
-    return assembler.result(), None
-
-
-def flow_pair(info: FlowInfo, *, redact: bool) -> Pair:
-    legs: dict[str, Leg] = {}
-    for leg in (info.candidate_failure, info.mirrored, info.served):
-        if leg is not None:
-            legs[leg.side] = leg  # the served leg wins over a mirror of the same side
-    request = redact_pii(info.body) if redact else info.body
-    answers = {side: leg_answer(leg) for side, leg in legs.items()}
-    if redact:
-        answers = {side: _redacted(answer) for side, answer in answers.items()}
-    assert info.target is not None
-    return Pair(
-        pair_id=info.pair_id,
-        ts=time.time(),
-        key_hash=info.key_hash,
-        model=info.requested_model,
-        target_model=info.target.candidate_model,
-        task=info.target.task,
-        request=request,
-        served_side=info.side,
-        percent=info.percent,
-        failover=info.failover,
-        incumbent=answers.get("incumbent"),
-        candidate=answers.get("candidate"),
-        meta=_meta(info),
-    )
-
-
-def _meta(info: FlowInfo) -> dict[str, Any]:
+def finished(info: FlowInfo) -> Finished:
+    """The plain values the worker needs from a split flow."""
+    legs: list[Leg] = [leg for leg in (info.candidate_failure, info.mirrored, info.served) if leg is not None]
     meta: dict[str, Any] = {}
     if info.failover_reason:
         meta["failover_reason"] = info.failover_reason
     if info.upstream_error:
         meta["upstream_error"] = info.upstream_error
-    return meta
+    assert info.target is not None
+    return Finished(
+        info.pair_id,
+        info.key_hash,
+        info.requested_model,
+        info.target.candidate_model,
+        info.target.task,
+        info.raw_body or info.body,
+        info.side,
+        info.percent,
+        info.failover,
+        tuple(legs),
+        meta,
+    )
 
 
-def _redacted(answer: Answer) -> Answer:
-    body = redact_pii(answer.body) if answer.body is not None else None
-    return Answer(answer.status, body, answer.latency_ms, answer.ttft_ms, answer.error)
+def frame(flow: Finished) -> bytes:
+    payload = pickle.dumps(flow, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(payload)) + payload
 
 
 class Recorder:
-    def __init__(self, store: Store, settings: RecordSettings, counts: Counter[str]) -> None:
-        self.store = store
+    def __init__(self, store_url: str, settings: RecordSettings, counts: Counter[str]) -> None:
         self.settings = settings
         self.counts = counts
-        self.queue: queue.Queue[object] = queue.Queue(maxsize=settings.queue_size)
         self.written = 0
-        # what the store could not take waits on disk (a previous process's leftovers included)
-        self.spool = Spool(Path(settings.spool_dir), settings.spool_max_mb * 1024 * 1024)
-        self._spooled = bool(self.spool.files())
-        self._spool_retry = 0.0
-        self._thread = threading.Thread(target=self._run, name="alveare-recorder", daemon=True)
-        self._thread.start()
+        self.submitted = 0
+        self._seen = 0  # flows the worker has taken
+        self._dropped_here = 0
+        self._dropped_there = 0
+        self._pending: deque[bytes | memoryview] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_scheduled = False
+        self._watching = False
+        self._closed = False
+        self._broken = False
+        self.data, theirs = socket.socketpair()
+        self.status, their_status = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(WORKER_MODULES)
+        self.process = context.Process(
+            target=record_worker.serve,
+            args=(theirs, their_status, store_url, settings),
+            name="alveare-recorder",
+            daemon=True,
+        )
+        self.process.start()
+        theirs.close()
+        their_status.close()
+        self.data.setblocking(False)
+        self.status.setblocking(False)
+        atexit.register(self.close)  # before multiprocessing's own exit handler ends daemonic workers
+
+    # --- the served path --------------------------------------------------------------------------------
 
     def submit(self, info: FlowInfo) -> bool:
-        try:
-            self.queue.put_nowait(info)
-        except queue.Full:
+        """Queue ``info``'s pair for the worker; False (dropped, counted) when the buffer is full."""
+        if self._closed or self._broken or len(self._pending) >= self.settings.queue_size:
+            self._dropped_here += 1
             self.counts["record_dropped"] += 1
             return False
+        self._pending.append(frame(finished(info)))
+        self.submitted += 1
+        if not self._flush_scheduled and not self._watching:
+            try:
+                loop = self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._flush()  # no event loop (a tool or a test): write now, never waiting
+            else:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)  # every flow finished in this loop turn, in one write
         return True
 
-    def depth(self) -> int:
-        return self.queue.qsize()
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Write everything queued, then stop the thread."""
-        self.queue.put(_STOP)
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch, stopping = self._next_batch()
-            if self._spooled and (stopping or time.monotonic() >= self._spool_retry):
-                self._write_spool()
-            if batch:
-                self._write(batch)
-
-    def _next_batch(self) -> tuple[list[FlowInfo], bool]:
-        """The pairs queued within ``flush_interval_s`` of the first one (at most ``batch_size``).
-
-        Between the first pair and the write the thread sleeps instead of waking for every pair: each wake-up
-        would take the GIL from the served path, once per request."""
-        try:
-            first = self.queue.get(timeout=self.settings.flush_interval_s)
-        except queue.Empty:
-            return [], False
-        if first is _STOP:
-            return self._drain(), True
-        assert isinstance(first, FlowInfo)
-        batch = [first]
-        if self.queue.qsize() < self.settings.batch_size:  # a backlog is written at once
-            time.sleep(self.settings.flush_interval_s)
-        while len(batch) < self.settings.batch_size:
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        pending = self._pending
+        while pending:
+            chunk = pending[0]
             try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
+                sent = self.data.send(chunk)
+            except BlockingIOError:
                 break
-            if item is _STOP:
-                return batch + self._drain(), True
-            assert isinstance(item, FlowInfo)
-            batch.append(item)
-        return batch, False
+            except OSError as exc:
+                self._lost(exc)
+                return
+            if sent == len(chunk):
+                pending.popleft()
+            else:
+                pending[0] = memoryview(chunk)[sent:]
+                break
+        self._watch(bool(pending))
 
-    def _drain(self) -> list[FlowInfo]:
-        rest: list[FlowInfo] = []
+    def _watch(self, on: bool) -> None:
+        """While the socket is full, write again as soon as it drains (event loop only)."""
+        if on == self._watching or self._loop is None or self._loop.is_closed():
+            return
+        if on:
+            self._loop.add_writer(self.data.fileno(), self._flush)
+        else:
+            self._loop.remove_writer(self.data.fileno())
+        self._watching = on
+
+    def _lost(self, exc: OSError) -> None:
+        self._broken = True
+        lost = len(self._pending)
+        self._pending.clear()
+        self._dropped_here += lost
+        self.counts["record_dropped"] += lost
+        log.error("the recorder's worker is gone (%s); %d pairs dropped, recording stopped", exc, lost)
+        self._watch(False)
+
+    # --- status -----------------------------------------------------------------------------------------
+
+    def depth(self) -> int:
+        """Flows submitted that the worker has not taken yet (also reads the worker's counters)."""
+        self._read_status()
+        return self.submitted - self._seen
+
+    def _read_status(self) -> bool:
+        """Apply the worker's latest reports; True once its final one came."""
+        final = False
         while True:
             try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                return rest
-            if isinstance(item, FlowInfo):
-                rest.append(item)
+                message = self.status.recv(65536)
+            except (BlockingIOError, TimeoutError):
+                return final
+            except OSError:
+                return True
+            if not message:
+                return True
+            report: dict[str, Any] = pickle.loads(message)
+            self._seen = report["seen"]
+            self.written = report.get("written", 0)
+            self._dropped_there = report.get("dropped", 0)
+            self.counts["record_dropped"] = self._dropped_here + self._dropped_there
+            self.counts["record_spooled"] = report.get("spooled", 0)
+            final = final or report["final"]
 
-    def _write(self, batch: list[FlowInfo]) -> None:
-        pairs = []
-        for info in batch:
-            try:
-                pairs.append(flow_pair(info, redact=self.settings.redact_pii))
-            except Exception:  # a row we cannot build must not stop the recorder
-                log.exception("cannot record pair %s", info.pair_id)
-                self.counts["record_dropped"] += 1
-        try:
-            if self._spooled:
-                raise ConnectionError("older pairs are still spooled")  # keep the order: spool first
-            self.written += self.store.write_pairs(pairs)
-        except Exception as exc:
-            self._keep(pairs, exc)
+    # --- shutdown ---------------------------------------------------------------------------------------
 
-    def _keep(self, pairs: list[Pair], exc: Exception) -> None:
-        """The store refused a batch: put it in the spool (or, spool full, drop and count it)."""
-        if not self._spooled:
-            log.warning("cannot write to the store (%s); spooling pairs to %s", exc, self.spool.folder)
-        if self.spool.add(pairs):
-            self._spooled = True
-            self.counts["record_spooled"] += len(pairs)
-        else:
-            log.error("the spool %s is full or unwritable; %d pairs dropped", self.spool.folder, len(pairs))
-            self.counts["record_dropped"] += len(pairs)
+    async def aclose(self, timeout: float = 30.0) -> None:
+        """``close`` from the event loop: the loop stops watching the socket first, then the wait runs in a
+        thread."""
+        self._watch(False)
+        self._loop = None
+        await asyncio.to_thread(self.close, timeout)
 
-    def _write_spool(self) -> None:
-        try:
-            self.written += self.spool.drain(self.store.write_pairs)
-        except Exception:
-            self._spool_retry = time.monotonic() + SPOOL_RETRY_S
+    def close(self, timeout: float = 30.0) -> None:
+        """Send everything buffered, then wait for the worker to write it all and stop."""
+        if self._closed:
             return
-        self._spooled = False
-        self.counts["record_spooled"] = 0
-        log.warning("the store is back; spooled pairs written")
+        self._closed = True
+        atexit.unregister(self.close)
+        deadline = time.monotonic() + timeout
+        try:
+            self.data.settimeout(timeout)
+            while self._pending and not self._broken:
+                self.data.sendall(self._pending.popleft())
+            self.data.sendall(STOP_FRAME)
+        except OSError as exc:
+            self._lost(exc)
+        self.status.settimeout(0.05)
+        while not self._read_status() and time.monotonic() < deadline and self.process.is_alive():
+            pass
+        self._read_status()
+        self.process.join(max(0.1, deadline - time.monotonic()))
+        if self.process.is_alive():
+            log.error("the recorder's worker did not finish within %.0fs; stopping it", timeout)
+            self.process.terminate()
+            self.process.join(5)
+        with contextlib.suppress(OSError):
+            self.data.close()
+            self.status.close()

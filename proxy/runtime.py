@@ -72,7 +72,13 @@ class FlowInfo:
     candidate_failure: Leg | None = None
     mirror_pending: bool = False
     client_auth: str | None = None
-    client_headers: list[tuple[str, str]] = field(default_factory=list)  # as the app sent them, for failover
+    client_fields: tuple[tuple[bytes, bytes], ...] = ()  # the app's headers as sent (mitmproxy's raw fields)
+
+    @property
+    def client_headers(self) -> list[tuple[str, str]]:
+        """The app's headers, decoded (failover and mirrors only: not on the served path)."""
+        return [(k.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for k, v in self.client_fields]
+
     key: KeyRecord | None = None
     ratelimit_headers: dict[str, str] = field(default_factory=dict)
     limit_id: str = ""  # the rate-limit bucket this request was charged to, and how many tokens up front
@@ -97,7 +103,9 @@ def flow_info(flow: Any) -> FlowInfo:
     """The flow's state, created on first use (whichever addon's hook sees the flow first)."""
     info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
     if info is None:
-        info = flow.metadata[METADATA_KEY] = FlowInfo(pair_id=uuid.uuid4().hex, started=time.perf_counter())
+        info = flow.metadata[METADATA_KEY] = FlowInfo(
+            pair_id=os.urandom(16).hex(), started=time.perf_counter()
+        )
     return info
 
 

@@ -20,6 +20,7 @@ from mitmproxy.net import encoding
 
 from proxy import wire
 from proxy.addons.route import error_response, is_chat_path
+from proxy.fields import header, set_headers
 from proxy.keys import KeyStore
 from proxy.ratelimit import Admission, RateLimiter
 from proxy.ratelimit import Limits as RateLimits
@@ -31,7 +32,7 @@ DEFAULT_COMPLETION_TOKENS = 16
 
 def bearer(flow: http.HTTPFlow) -> str:
     """The token of ``Authorization: Bearer ...``; the scheme is case-insensitive, as in every HTTP scheme."""
-    return bearer_token(flow.request.headers.get("authorization", ""))
+    return bearer_token(header(flow.request.headers, b"authorization"))
 
 
 def bearer_token(header: str) -> str:
@@ -122,7 +123,7 @@ class Auth:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
         if info is not None and info.key is not None and flow.response is not None:
-            flow.response.headers.update(info.ratelimit_headers)
+            set_headers(flow.response.headers, info.ratelimit_headers)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)
@@ -137,7 +138,7 @@ class Auth:
         ):
             return
         # Charge what the answer really used, as OpenAI does, once the client has it (not on the served path).
-        body, encoding = response.raw_content or b"", response.headers.get("content-encoding", "")
+        body, encoding = response.raw_content or b"", header(response.headers, b"content-encoding")
         asyncio.get_running_loop().call_soon(self._settle, info.limit_id, info.charged_tokens, body, encoding)
 
     def _settle(self, limit_id: str, charged: int, body: bytes, encoding: str) -> None:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import http
@@ -65,7 +66,8 @@ class Failover:
         if flow.response is None and info.split:
             self.current[flow.client_conn.id] = flow
             for reader in self.readers.get(flow.client_conn.id, {}).values():
-                reader.new_flow.set()
+                if reader.wake is not None:
+                    reader.wake()
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         flow = self.current.get(data.client.id)
@@ -203,7 +205,7 @@ class UpstreamReader:
         self.reframer: StreamReframer | None = None
         self.replacement: asyncio.Queue[bytes] | None = None
         self.closed = False  # we ended an answer ourselves: the connection is done
-        self.new_flow = asyncio.Event()
+        self.wake: Callable[[], None] | None = None  # ends an idle wait: a new flow needs its deadlines
         self._pending: asyncio.Task[bytes] | None = None
 
     async def read(self, n: int = -1) -> bytes:
@@ -267,13 +269,35 @@ class UpstreamReader:
     async def _idle_read(self, n: int) -> bool:
         """Wait for data or for a new flow; True when data (or an error) is ready in the pending read."""
         pending = self._pending = self._pending or asyncio.ensure_future(self.inner.read(n))
-        self.new_flow.clear()
-        waiter = asyncio.ensure_future(self.new_flow.wait())
-        try:
-            await asyncio.wait({pending, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
+        await self._until(pending, None, wake=True)
         return pending.done()
+
+    async def _until(
+        self, pending: asyncio.Future[bytes], timeout: float | None, *, wake: bool = False
+    ) -> None:
+        """Until ``pending`` is done, ``timeout`` has passed or (``wake``) a new flow starts: one future and a
+        timer, no task (this runs for every read of every split answer)."""
+        if pending.done():
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def release(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        pending.add_done_callback(release)
+        timer = loop.call_later(timeout, release) if timeout is not None else None
+        if wake:
+            self.wake = release
+        try:
+            await waiter
+        finally:
+            pending.remove_done_callback(release)
+            if timer is not None:
+                timer.cancel()
+            if wake:
+                self.wake = None
 
     def _take(self) -> bytes:
         assert self._pending is not None
@@ -295,10 +319,15 @@ class UpstreamReader:
         total_left = info.started + settings.timeout_s - now
         if total_left < wait:
             wait, reason = total_left, f"answer not complete within {settings.timeout_s:g}s"
-        self._pending = self._pending or asyncio.ensure_future(self.inner.read(n))
         try:
-            await asyncio.wait_for(asyncio.shield(self._pending), max(0.0, wait))
-            chunk = self._take()
+            if self._pending is None:  # the usual case: read directly, under a deadline
+                async with asyncio.timeout(max(0.0, wait)):
+                    chunk = await self.inner.read(n)
+            else:  # a read begun while idle
+                await self._until(self._pending, max(0.0, wait))
+                if not self._pending.done():
+                    raise TimeoutError
+                chunk = self._take()
         except TimeoutError:
             raise Expired(reason) from None
         except OSError as exc:

@@ -31,6 +31,7 @@ from mitmproxy.proxy import commands, events, layer
 
 from proxy import mitm_internals, wire
 from proxy.addons.route import CHAT_PATH, error_response
+from proxy.fields import header
 from proxy.runtime import METADATA_KEY, FlowInfo
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def chat_path_variant(path: str) -> str | None:
 
 
 def _content_length(headers: http.Headers) -> int | None:
-    value = headers.get("content-length", "")
+    value = header(headers, b"content-length")
     return int(value) if value.isdigit() else None
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from mitmproxy import http
 
 from proxy import wire
+from proxy.fields import header, set_headers
 from proxy.framing import error_event
 from proxy.normalize import normalize_chunk, normalize_completion, normalize_error, normalize_stream_error
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
@@ -122,9 +123,9 @@ class Normalize:
             self._learn_streamed(flow)
             return
         self._openai_headers(response, info)
-        is_sse = "text/event-stream" in response.headers.get("content-type", "")
+        is_sse = "text/event-stream" in header(response.headers, b"content-type")
         if response.status_code < 400 and is_sse:
-            response.headers["content-type"] = SSE_CONTENT_TYPE
+            set_headers(response.headers, {"content-type": SSE_CONTENT_TYPE})
             response.stream = CandidateStream(Echo.of(self.runtime, info), info.include_usage, info)
 
     def response(self, flow: http.HTTPFlow) -> None:
@@ -158,8 +159,8 @@ class Normalize:
         response = flow.response
         if info is None or not info.split or response is None or response.status_code != 200:
             return
-        sse = "text/event-stream" in response.headers.get("content-type", "")
-        if sse and not response.stream and not response.headers.get("content-encoding"):
+        sse = "text/event-stream" in header(response.headers, b"content-type")
+        if sse and not response.stream and not header(response.headers, b"content-encoding"):
             response.stream = IncumbentTap(self.runtime, info.requested_model)
 
     def _learn(self, flow: http.HTTPFlow) -> None:
@@ -173,11 +174,13 @@ class Normalize:
 
     def _openai_headers(self, response: http.Response, info: FlowInfo) -> None:
         headers = response.headers
-        for name in CANDIDATE_ONLY_HEADERS:
-            headers.pop(name, None)
-        if "x-request-id" not in headers:
-            headers["x-request-id"] = wire.new_request_id()
-        headers.setdefault("openai-version", "2020-10-01")
-        headers["openai-processing-ms"] = str(round((time.perf_counter() - info.started) * 1000))
-        headers["access-control-expose-headers"] = "X-Request-ID"
-        headers.update(info.ratelimit_headers)
+        values = {
+            "openai-processing-ms": str(round((time.perf_counter() - info.started) * 1000)),
+            "access-control-expose-headers": "X-Request-ID",
+            **info.ratelimit_headers,
+        }
+        if not header(headers, b"x-request-id"):
+            values["x-request-id"] = wire.new_request_id()
+        if not header(headers, b"openai-version"):
+            values["openai-version"] = "2020-10-01"
+        set_headers(headers, values, drop=CANDIDATE_ONLY_HEADERS)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from mitmproxy import http
 
+from proxy.fields import header
 from proxy.recorder import Recorder
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime, client_gave_up
 
@@ -49,13 +50,13 @@ class Record:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         response = flow.response
         assert response is not None
-        is_sse = "text/event-stream" in response.headers.get("content-type", "")
+        is_sse = "text/event-stream" in header(response.headers, b"content-type")
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
         if info is None or not info.split:
             if is_sse and not response.stream:
                 response.stream = True  # pass-through streams (e.g. /v1/responses) are never buffered
             return
-        encoding = response.headers.get("content-encoding", "")
+        encoding = header(response.headers, b"content-encoding")
         leg = Leg(
             side=info.side,
             status=response.status_code,
@@ -80,7 +81,7 @@ class Record:
         leg.status = flow.response.status_code
         if not leg.stream or leg.status >= 400:
             leg.chunks = [flow.response.raw_content or b""]
-            leg.encoding = flow.response.headers.get("content-encoding", "")
+            leg.encoding = header(flow.response.headers, b"content-encoding")
         self._finish(info, leg)
 
     def error(self, flow: http.HTTPFlow) -> None:

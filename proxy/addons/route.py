@@ -11,6 +11,7 @@ import logging
 from mitmproxy import http
 
 from proxy import assign, wire
+from proxy.fields import header
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime, flow_info
 from proxy.schema import check_against_spec, fast_check
 from proxy.validate import RequestError, validate_chat_request
@@ -46,7 +47,7 @@ class Route:
         flow_info(flow)
         if not is_chat_path(flow.request.path):
             return
-        length = flow.request.headers.get("content-length", "")
+        length = header(flow.request.headers, b"content-length")
         if length.isdigit() and int(length) > self.runtime.config.max_body_bytes:
             limit = self.runtime.config.max_body_bytes
             message = f"Request body too large: the limit is {limit} bytes."
@@ -58,7 +59,7 @@ class Route:
             return
         checked = validate_chat_request(
             flow.request.method,
-            flow.request.headers.get("content-type"),
+            header(flow.request.headers, b"content-type"),
             flow.request.raw_content or b"",
             self.runtime.config.max_body_bytes,
         )

@@ -6,25 +6,48 @@ The incumbent gets the request byte for byte, except for the key when the proxy 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from mitmproxy import http
 
+from proxy.fields import header, set_headers
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
 from proxy.sides import incumbent_auth, side_request
 
 UPSTREAM_HEADER = "x-alveare-upstream"
 
 
-def retarget(flow: http.HTTPFlow, url: str) -> None:
-    parts = urlsplit(url)
-    flow.request.scheme = parts.scheme
-    flow.request.host = parts.hostname or "127.0.0.1"
-    flow.request.port = parts.port or (443 if parts.scheme == "https" else 80)
-    flow.request.headers["host"] = parts.netloc
-    prefix = parts.path.rstrip("/")
-    if prefix and not flow.request.path.startswith(prefix + "/"):
-        flow.request.path = prefix + flow.request.path
+@dataclass(frozen=True)
+class Destination:
+    scheme: str
+    host: str
+    port: int
+    netloc: str
+    prefix: str  # the URL's path, which the request's path goes under
+
+    @classmethod
+    @lru_cache(maxsize=64)
+    def of(cls, url: str) -> Destination:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return cls(parts.scheme, parts.hostname or "127.0.0.1", port, parts.netloc, parts.path.rstrip("/"))
+
+
+def retarget(
+    flow: http.HTTPFlow, url: str, headers: dict[str, str] | None = None, drop: tuple[str, ...] = ()
+) -> None:
+    """Point ``flow`` at ``url``, with ``headers`` set and ``drop`` removed (one rewrite of the fields)."""
+    to = Destination.of(url)
+    request = flow.request
+    # mitmproxy's scheme/host/port setters each rewrite the Host header; it is written once below instead
+    request.data.scheme, request.data.host, request.data.port = to.scheme.encode(), to.host, to.port
+    if request.data.authority:  # an absolute-form request line names the upstream too
+        request.authority = to.netloc
+    set_headers(request.headers, {"host": to.netloc, **(headers or {})}, drop)
+    if to.prefix and not request.path.startswith(to.prefix + "/"):
+        request.path = to.prefix + request.path
 
 
 class Upstream:
@@ -35,27 +58,30 @@ class Upstream:
         info: FlowInfo = flow.metadata[METADATA_KEY]
         if flow.response is not None:
             return
-        info.client_auth = flow.request.headers.get("authorization")
-        info.client_headers = list(flow.request.headers.items(multi=True))
+        info.client_fields = flow.request.headers.fields
+        auth = header(flow.request.headers, b"authorization", "")
+        info.client_auth = auth or None
         if not info.split or info.side == "incumbent":
             self.to_incumbent(flow, info)
             return
-        url, auth, body = side_request(self.runtime, info, "candidate")
-        retarget(flow, url)
-        flow.request.headers.pop("authorization", None)
-        flow.request.headers.update(auth)
+        url, key, body = side_request(self.runtime, info, "candidate")
+        retarget(flow, url, key, drop=() if key else ("authorization",))
         flow.request.content = body
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
-        if info is not None and info.split and flow.response is not None:
-            flow.response.headers[UPSTREAM_HEADER] = info.side
+        response = flow.response
+        if info is None or not info.split or response is None:
+            return
+        if header(response.headers, UPSTREAM_HEADER.encode()) != info.side:
+            set_headers(response.headers, {UPSTREAM_HEADER: info.side})
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)  # also for answers made by an addon (failover, rejections)
 
     def to_incumbent(self, flow: http.HTTPFlow, info: FlowInfo) -> None:
-        retarget(flow, self.runtime.config.incumbent.url)
-        if info.key is not None:
-            flow.request.headers.pop("authorization", None)
-            flow.request.headers.update(incumbent_auth(self.runtime, info))
+        if info.key is None:
+            retarget(flow, self.runtime.config.incumbent.url)
+            return
+        key = incumbent_auth(self.runtime, info)
+        retarget(flow, self.runtime.config.incumbent.url, key, drop=() if key else ("authorization",))

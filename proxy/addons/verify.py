@@ -14,6 +14,7 @@ import logging
 from mitmproxy import http
 
 from proxy.addons.route import is_chat_path
+from proxy.fields import header
 from proxy.keycheck import KeyVerdicts, key_digest
 from proxy.keys import KeyStore
 from proxy.runtime import Runtime, flow_info
@@ -36,12 +37,12 @@ class VerifyKey:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if not self._applies(flow) or not self._could_split():
             return
-        digest = key_digest(flow.request.headers.get("authorization", ""))
+        digest = key_digest(header(flow.request.headers, b"authorization"))
         if self.verdicts.get(digest) is not None:
             return
         check = self.checks.get(digest)
         if check is None:
-            authorization = flow.request.headers.get("authorization", "")
+            authorization = header(flow.request.headers, b"authorization")
             check = self.checks[digest] = asyncio.get_running_loop().create_task(
                 self._check(digest, authorization)
             )
@@ -54,7 +55,7 @@ class VerifyKey:
             return
         if info.side != "candidate" and self.runtime.config.mirror.rate <= 0:
             return  # the candidate would not see it
-        digest = key_digest(flow.request.headers.get("authorization", ""))
+        digest = key_digest(header(flow.request.headers, b"authorization"))
         if self.verdicts.get(digest) is not True:
             info.target = None  # not split: the incumbent serves it as it is
             info.side = "incumbent"

@@ -34,7 +34,7 @@ def test_a_spool_left_by_a_stopped_proxy_is_written_by_the_next(tmp_path: Path) 
     settings = RecordSettings(flush_interval_s=0.01, spool_dir=str(tmp_path / "spool"))
     Spool(Path(settings.spool_dir), 10_000_000).add(classify_pairs(agree=4, disagree=0))
     store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}")
-    recorder = Recorder(store, settings, Counter())
+    recorder = Recorder(f"sqlite:///{tmp_path / 's.sqlite'}", settings, Counter())
     recorder.submit(finished_flow(1))
     recorder.close()
     assert store.count_pairs() == 5 and recorder.written == 5

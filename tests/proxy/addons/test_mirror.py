@@ -11,7 +11,6 @@ from pathlib import Path
 from mitmproxy.test import taddons
 
 from core.config import parse_config
-from core.store import Store
 from proxy.addons.mirror import Mirror
 from proxy.addons.record import Record
 from proxy.recorder import Recorder
@@ -38,7 +37,7 @@ def mirror_runtime(tmp_path: Path, url: str, **mirror: object) -> Runtime:
 def run_mirror(runtime: Runtime, percent: float, flows: int) -> tuple[Mirror, list[object]]:
     """Routes ``flows`` chat flows at ``percent``, hands each to the mirror, and waits for the copies."""
     runtime.percent = percent
-    recorder = Recorder(Store.open(runtime.config.store), runtime.config.record, runtime.counts)
+    recorder = Recorder(runtime.config.store, runtime.config.record, runtime.counts)
     routed_flows = [chat_flow() for _ in range(flows)]
     infos: list[object] = [routed(runtime, flow) for flow in routed_flows]
 

@@ -9,7 +9,8 @@ from mitmproxy.test import tutils
 
 from core.store import Store
 from proxy.addons.record import Record, Tap
-from proxy.recorder import Recorder, leg_answer
+from proxy.record_worker import leg_answer
+from proxy.recorder import Recorder
 from proxy.runtime import Leg, Runtime
 from tests.proxy.addons.flows import chat_flow, drive, routed
 
@@ -31,7 +32,7 @@ def test_record_queues_a_finished_pair(runtime: Runtime) -> None:
     flow = chat_flow()
     routed(runtime, flow)
     store = Store.open(runtime.config.store)
-    recorder = Recorder(store, runtime.config.record, runtime.counts)
+    recorder = Recorder(runtime.config.store, runtime.config.record, runtime.counts)
     record = Record(runtime, recorder)
     flow.response = tutils.tresp(
         content=b'{"choices":[{"index":0,"message":{"role":"assistant","content":"ok"}}]}'
