@@ -30,7 +30,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,17 +136,55 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
             process.wait(5)
 
 
+@dataclass(frozen=True)
+class Started:
+    """A started process: its pid and the line of its output that said it was ready."""
+
+    pid: int
+    match: re.Match[str]
+
+    def group(self, n: int) -> str:
+        return self.match.group(n)
+
+
 @contextmanager
 def started(
     command: list[str], log: Path, pattern: str, env: dict[str, str] | None = None
-) -> Iterator[re.Match[str]]:
+) -> Iterator[Started]:
     with log.open("wb") as out:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     try:
-        yield wait_line(process, log, pattern, 30.0)
+        yield Started(process.pid, wait_line(process, log, pattern, 30.0))
     finally:
         stop(process)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process started under ``pid`` (children, theirs, ...), read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def place_helpers(proxy: Started, plan: Plan) -> None:
+    """The proxy's helper processes (the recorder's worker and its fork server) run beside the load, not on the
+    proxy's core: what they do is off the served path, as on any machine with a core to spare."""
+    if plan.load_cpu is None:
+        return
+    for pid in descendants(proxy.pid):
+        with suppress(OSError):
+            os.sched_setaffinity(pid, {plan.load_cpu})
 
 
 def free_port() -> int:
@@ -347,6 +385,7 @@ def measure_proxy(
     log = tmp / (re.sub(r"[^a-z0-9]+", "-", variant.name) + ".log")
     env = {"OPENAI_API_KEY": INCUMBENT_KEY}
     with started(pinned(command, plan.proxy_cpu), log, pattern, env) as m:
+        place_helpers(m, plan)
         targets = [Target(engine_for(variant), engine), Target(variant.name, int(m.group(1)), token)]
         measure_targets(results, targets, plan)
         status = healthz(m.group(2))
@@ -483,8 +522,9 @@ def layout(plan: Plan) -> str:
     if plan.proxy_cpu is None:
         return f"layout: unpinned ({os.cpu_count()} cores)"
     return (
-        f"layout: proxy / engine / nginx pinned to cpu {plan.proxy_cpu}; both sims and the load generators "
-        f"pinned to cpu {plan.load_cpu}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}"
+        f"layout: proxy / engine / nginx pinned to cpu {plan.proxy_cpu}; both sims, the load generators and the "
+        f"proxy's recorder worker pinned to cpu {plan.load_cpu}; {os.cpu_count()} cores; "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
 
 

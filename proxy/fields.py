@@ -14,26 +14,53 @@ from collections.abc import Iterable, Mapping
 from mitmproxy import http
 
 
+class _LastRead:
+    """The lower-cased map of the fields read last. Our addons read the same message several times in a row
+    (a request's length, type and key; an answer's type and encoding), so each message is mapped once. A field
+    tuple is immutable (a write makes a new one) and is held here, so ``is`` tells it is the same message."""
+
+    __slots__ = ("pair",)
+
+    def __init__(self) -> None:
+        # one reference, swapped whole: a reader in another thread never sees one message's fields with
+        # another's map
+        self.pair: tuple[tuple[tuple[bytes, bytes], ...], dict[bytes, bytes]] = ((), {})
+
+
+_last = _LastRead()
+
+
+def _mapped(fields: tuple[tuple[bytes, bytes], ...]) -> dict[bytes, bytes]:
+    last_fields, last_mapped = _last.pair
+    if fields is last_fields:
+        return last_mapped
+    mapped: dict[bytes, bytes] = {}
+    for key, value in fields:
+        lower = key.lower()
+        mapped[lower] = mapped[lower] + b", " + value if lower in mapped else value
+    _last.pair = (fields, mapped)
+    return mapped
+
+
 def header(headers: http.Headers, name: bytes, default: str = "") -> str:
     """The value of header ``name`` (lower-case ASCII), or ``default``."""
-    size = len(name)
-    found: list[bytes] = []
-    for key, value in headers.fields:
-        if len(key) == size and key.lower() == name:
-            found.append(value)
-    if not found:
-        return default
-    return (found[0] if len(found) == 1 else b", ".join(found)).decode("utf-8", "surrogateescape")
+    value = _mapped(headers.fields).get(name)
+    return default if value is None else value.decode("utf-8", "surrogateescape")
 
 
 def set_headers(headers: http.Headers, values: Mapping[str, str], drop: Iterable[str] = ()) -> None:
     """Set each of ``values`` (replacing a field of that name where it stands, else appending it) and remove the
     headers named in ``drop``, in one rebuild of the fields."""
     new = {name.lower().encode(): value.encode("utf-8", "surrogateescape") for name, value in values.items()}
-    gone = {name.lower().encode() for name in drop}
+    old = headers.fields
+    present = {key.lower() for key, _ in old}
+    gone = {name.lower().encode() for name in drop} & present
+    if not gone and present.isdisjoint(new):  # the usual case: new fields, appended
+        headers.fields = old + tuple(new.items())
+        return
     placed: set[bytes] = set()
     fields: list[tuple[bytes, bytes]] = []
-    for key, value in headers.fields:
+    for key, value in old:
         lower = key.lower()
         if lower in gone or lower in placed:  # dropped, or a repeat of a field already set
             continue
@@ -44,3 +71,19 @@ def set_headers(headers: http.Headers, values: Mapping[str, str], drop: Iterable
             fields.append((key, value))
     fields.extend((name, value) for name, value in new.items() if name not in placed)
     headers.fields = tuple(fields)
+
+
+def replace_body(message: http.Message, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+    """``message.content = body`` with ``headers`` set, in one rewrite of the headers: ``content-length`` follows
+    the body unless a ``transfer-encoding`` frames it, as mitmproxy's own setter does; an encoded body (gzip...)
+    goes through that setter, which encodes it."""
+    if header(message.headers, b"content-encoding") not in ("", "identity"):
+        if headers:
+            set_headers(message.headers, headers)
+        message.content = body
+        return
+    message.raw_content = body
+    framed = header(message.headers, b"transfer-encoding")
+    set_headers(
+        message.headers, {**(headers or {}), **({} if framed else {"content-length": str(len(body))})}
+    )

@@ -150,7 +150,7 @@ class StreamReframer:
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
     def body(self, data: bytes) -> bytes:
-        return chunk(b"".join(self.events.feed(data)))
+        return chunk(self.events.feed_joined(data))
 
     def end(self) -> bytes:
         return chunk(self.events.flush()) + b"0\r\n\r\n"

@@ -26,8 +26,8 @@ from typing import Any
 
 from core.config import RecordSettings
 from proxy import record_worker
-from proxy.record_worker import HEADER, Finished
-from proxy.runtime import FlowInfo, Leg
+from proxy.record_worker import HEADER, Finished, leg_values
+from proxy.runtime import FlowInfo
 
 log = logging.getLogger(__name__)
 STOP_FRAME = HEADER.pack(0)
@@ -36,7 +36,9 @@ WORKER_MODULES = ["proxy.record_worker"]
 
 def finished(info: FlowInfo) -> Finished:
     """The plain values the worker needs from a split flow."""
-    legs: list[Leg] = [leg for leg in (info.candidate_failure, info.mirrored, info.served) if leg is not None]
+    legs = [
+        leg_values(leg) for leg in (info.candidate_failure, info.mirrored, info.served) if leg is not None
+    ]
     meta: dict[str, Any] = {}
     if info.failover_reason:
         meta["failover_reason"] = info.failover_reason

@@ -78,13 +78,117 @@ def fast_check() -> Callable[[Any], Any]:
 
 def check_against_spec(body: dict[str, Any]) -> SpecProblem | None:
     """The first thing OpenAI's schema (and its cross-field rules) refuses in ``body``, or None."""
+    facts = shape_facts()
+    key = shape(body, facts) if facts is not None else None
+    if key is not None and key in _VALID_SHAPES:
+        return _cross_field(body)
     try:
         fast_check()(body)
+        if key is not None:
+            if len(_VALID_SHAPES) >= VALID_SHAPES_KEPT:
+                _VALID_SHAPES.clear()
+            _VALID_SHAPES.add(key)
     except fastjsonschema.JsonSchemaException:
         error = _first(_validator().iter_errors(body))
         if error is not None:
             return _leaf(error)
     return _cross_field(body)
+
+
+# --- the verdict by shape -------------------------------------------------------------------------------------
+#
+# Apps send the same kind of request over and over, differing in text. The schema's verdict depends on a body's
+# keys, types, lengths against the schema's length limits, numbers against its bounds and strings that are one of
+# its enum values; nothing else (checked: ``shape_facts`` refuses a schema with any other keyword, e.g. a
+# ``pattern``). Two bodies with the same :func:`shape` get the same verdict, so a valid shape is validated once.
+
+VALID_SHAPES_KEPT = 4096
+_VALID_SHAPES: set[Any] = set()
+# Keywords whose verdict depends only on what :func:`shape` keeps (annotations are ignored by validators).
+SHAPE_KEYWORDS = frozenset(
+    {
+        "type",
+        "$ref",
+        "properties",
+        "required",
+        "enum",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "items",
+        "additionalProperties",
+    }
+    | {"minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength"}
+    | {"maxLength", "default", "description", "title", "deprecated", "examples", "example", "nullable"}
+)
+SCHEMA_LISTS = ("anyOf", "oneOf", "allOf")
+SCHEMA_VALUES = ("items", "additionalProperties")
+
+
+@dataclass(frozen=True)
+class ShapeFacts:
+    enums: frozenset[str]
+    lengths: tuple[int, ...]
+    bounds: tuple[float, ...]
+
+
+@functools.cache
+def shape_facts() -> ShapeFacts | None:
+    """The enum strings, length limits and number bounds of the schema; None when it uses a keyword whose
+    verdict a shape cannot tell (then every body is validated)."""
+    enums: set[str] = set()
+    lengths: set[int] = set()
+    bounds: set[float] = set()
+    unknown: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        for keyword, value in node.items():
+            if keyword.startswith("x-"):
+                continue
+            if keyword not in SHAPE_KEYWORDS:
+                unknown.add(keyword)
+            if keyword == "enum":
+                enums.update(v for v in value if isinstance(v, str))
+            elif keyword in ("minLength", "maxLength"):
+                lengths.add(value)
+            elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                bounds.add(value)
+            elif keyword == "properties":
+                for child in value.values():
+                    walk(child)
+            elif keyword in SCHEMA_LISTS:
+                for child in value:
+                    walk(child)
+            elif keyword in SCHEMA_VALUES:
+                walk(value)
+
+    document = _document()
+    for schema in document.get("components", {}).get("schemas", {}).values():
+        walk(schema)
+    walk({k: v for k, v in document.items() if k != "components"})
+    if unknown:
+        return None
+    return ShapeFacts(frozenset(enums), tuple(sorted(lengths)), tuple(sorted(bounds)))
+
+
+def shape(value: Any, facts: ShapeFacts) -> Any:
+    """What the schema's verdict on ``value`` depends on, as a hashable key (see above)."""
+    kind = type(value)
+    if kind is str:
+        if value in facts.enums:
+            return value
+        size = len(value)
+        return (str, *(size < limit for limit in facts.lengths), *(size > limit for limit in facts.lengths))
+    if kind is dict:
+        return (dict, *((key, shape(item, facts)) for key, item in value.items()))
+    if kind is list:
+        return (list, *(shape(item, facts) for item in value))
+    if kind is int or kind is float:
+        integral = kind is int or value.is_integer()
+        return (kind, integral, *(value < b for b in facts.bounds), *(value > b for b in facts.bounds))
+    return (kind, value)  # True, False, None
 
 
 def _first(errors: Iterable[ValidationError]) -> ValidationError | None:

@@ -8,7 +8,6 @@ candidate had sent it: the client then sees an ordinary response, streamed if it
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
@@ -16,6 +15,7 @@ from http import HTTPStatus
 import aiohttp
 
 from core.pair import Side
+from proxy import wire
 from proxy.runtime import FlowInfo, Leg, Runtime
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
@@ -35,7 +35,7 @@ def side_request(runtime: Runtime, info: FlowInfo, side: Side) -> tuple[str, dic
     config = runtime.config
     if side == "candidate":
         assert info.target is not None
-        body = json.dumps({**info.body, "model": info.target.candidate_model}).encode()
+        body = wire.dumps({**info.body, "model": info.target.candidate_model})
         key = runtime.candidate_key
         return config.candidate.url, ({"authorization": f"Bearer {key}"} if key else {}), body
     return config.incumbent.url, incumbent_auth(runtime, info), info.raw_body
@@ -126,7 +126,6 @@ class SideClient:
         """Write the incumbent's answer as a raw HTTP/1.1 response (``connection: close``, body until EOF).
 
         Within the incumbent's deadlines; a stream that breaks after its head ends with OpenAI's error event."""
-        from proxy import wire
         from proxy.framing import error_event
 
         head_sent = False

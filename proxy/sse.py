@@ -26,13 +26,24 @@ class SSEEvents:
     def feed(self, data: bytes) -> list[bytes]:
         """The events completed by ``data``, each with its terminating blank line."""
         start = max(0, len(self._buffer) - _OVERLAP)
-        self._buffer += data
+        buffer = self._buffer + data
         events: list[bytes] = []
-        while match := _EVENT_END.search(self._buffer, start):
-            events.append(self._buffer[: match.end()])
-            self._buffer = self._buffer[match.end() :]
-            start = 0
+        begin = 0
+        for match in _EVENT_END.finditer(buffer, start):
+            events.append(buffer[begin : match.end()])
+            begin = match.end()
+        self._buffer = buffer[begin:]
         return events
+
+    def feed_joined(self, data: bytes) -> bytes:
+        """``b"".join(self.feed(data))`` without cutting the events apart (the stream re-framer's case)."""
+        start = max(0, len(self._buffer) - _OVERLAP)
+        buffer = self._buffer + data
+        end = 0
+        for match in _EVENT_END.finditer(buffer, start):
+            end = match.end()
+        self._buffer = buffer[end:]
+        return buffer[:end]
 
     def pending(self) -> bytes:
         """Bytes received that do not yet form a whole event."""

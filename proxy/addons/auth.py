@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import math
 import time
 from collections.abc import Callable
@@ -153,7 +152,7 @@ def usage_tokens(body: bytes, content_encoding: str = "") -> int | None:
         if content_encoding and content_encoding != "identity":
             decoded = encoding.decode(body, content_encoding)
             body = decoded.encode() if isinstance(decoded, str) else decoded
-        usage = json.loads(body).get("usage")
+        usage = wire.loads(body).get("usage")
     except (ValueError, AttributeError):
         return None
     total = usage.get("total_tokens") if isinstance(usage, dict) else None

@@ -206,7 +206,6 @@ class UpstreamReader:
         self.replacement: asyncio.Queue[bytes] | None = None
         self.closed = False  # we ended an answer ourselves: the connection is done
         self.wake: Callable[[], None] | None = None  # ends an idle wait: a new flow needs its deadlines
-        self._pending: asyncio.Task[bytes] | None = None
 
     async def read(self, n: int = -1) -> bytes:
         if self.blind and self.replacement is None:
@@ -221,14 +220,15 @@ class UpstreamReader:
                 return await self._start(info, n)
             if self.answering is not None and self.reframer is not None:
                 return await self._stream_more(self.answering, n)
-            if not await self._idle_read(n):
+            data = await self._idle_read(n)
+            if data is None:
                 continue  # a new flow started while we waited: it gets its deadlines
             # Data arrived. mitmproxy runs hooks as tasks, so this read may have begun while the previous answer
             # was still current: if the data belongs to a newer flow, it is checked all the same.
             info = self._my_flow()
             if info is not None and info is not self.answering:
-                return await self._start(info, n)
-            return self._take()
+                return await self._start(info, n, data)
+            return data
 
     async def _blind_read(self, n: int) -> bytes:
         """Over TLS the answer cannot be judged, only timed: a silent candidate (no byte since the request) still
@@ -237,8 +237,9 @@ class UpstreamReader:
         while not self.closed:
             info = self._my_flow()
             if info is None:
-                if await self._idle_read(n):
-                    return self._take()
+                data = await self._idle_read(n)
+                if data is not None:
+                    return data
                 continue
             if info is not self.answering:
                 self.answering, self._blind_bytes = info, 0
@@ -266,43 +267,24 @@ class UpstreamReader:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
         return info if info is not None and info.side == self.side else None
 
-    async def _idle_read(self, n: int) -> bool:
-        """Wait for data or for a new flow; True when data (or an error) is ready in the pending read."""
-        pending = self._pending = self._pending or asyncio.ensure_future(self.inner.read(n))
-        await self._until(pending, None, wake=True)
-        return pending.done()
-
-    async def _until(
-        self, pending: asyncio.Future[bytes], timeout: float | None, *, wake: bool = False
-    ) -> None:
-        """Until ``pending`` is done, ``timeout`` has passed or (``wake``) a new flow starts: one future and a
-        timer, no task (this runs for every read of every split answer)."""
-        if pending.done():
-            return
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-
-        def release(_: object = None) -> None:
-            if not waiter.done():
-                waiter.set_result(None)
-
-        pending.add_done_callback(release)
-        timer = loop.call_later(timeout, release) if timeout is not None else None
-        if wake:
-            self.wake = release
+    async def _idle_read(self, n: int) -> bytes | None:
+        """Read with no deadline until a new flow starts (``wake``); None when woken. The read is direct (no
+        task): a wake expires its timeout at once, which interrupts the read and leaves any data buffered."""
         try:
-            await waiter
-        finally:
-            pending.remove_done_callback(release)
-            if timer is not None:
-                timer.cancel()
-            if wake:
-                self.wake = None
+            async with asyncio.timeout(None) as timer:
+                loop = asyncio.get_running_loop()
 
-    def _take(self) -> bytes:
-        assert self._pending is not None
-        task, self._pending = self._pending, None
-        return task.result()
+                def wake() -> None:
+                    if not timer.expired():  # woken once is enough
+                        timer.reschedule(loop.time())
+
+                self.wake = wake
+                try:
+                    return await self.inner.read(n)
+                finally:
+                    self.wake = None
+        except TimeoutError:
+            return None
 
     def _upstream(self) -> UpstreamSettings:
         config = self.failover.runtime.config
@@ -320,30 +302,27 @@ class UpstreamReader:
         if total_left < wait:
             wait, reason = total_left, f"answer not complete within {settings.timeout_s:g}s"
         try:
-            if self._pending is None:  # the usual case: read directly, under a deadline
-                async with asyncio.timeout(max(0.0, wait)):
-                    chunk = await self.inner.read(n)
-            else:  # a read begun while idle
-                await self._until(self._pending, max(0.0, wait))
-                if not self._pending.done():
-                    raise TimeoutError
-                chunk = self._take()
+            async with asyncio.timeout(max(0.0, wait)):
+                chunk = await self.inner.read(n)
         except TimeoutError:
             raise Expired(reason) from None
         except OSError as exc:
-            self._pending = None
             raise BadAnswer(f"connection failed: {exc!r}") from None
         if self.parser is not None:
             self.parser.feed(chunk)
         return chunk
 
-    async def _start(self, info: FlowInfo, n: int) -> bytes:
+    async def _start(self, info: FlowInfo, n: int, arrived: bytes | None = None) -> bytes:
+        """Read (and judge) the answer to ``info``; ``arrived``: its first bytes, read while idle."""
         self.answering, self.parser, self.reframer = info, AnswerParser(), None
         first = (
             self.failover.runtime.config.failover.first_byte_timeout_s if self.side == "candidate" else None
         )
         raw = b""
         try:
+            if arrived is not None:
+                self.parser.feed(arrived)
+                raw = arrived
             while self.parser.response is None:
                 raw += await self._read_within(n, info, first)
             if self.side == "candidate" and self.parser.status >= 500:
@@ -407,9 +386,6 @@ class UpstreamReader:
 
     def _detach(self) -> None:
         self.closed = True
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
         self.io.writer = DetachedWriter(self.io.writer)
 
     async def _replace(self, info: FlowInfo, reason: str, status: int) -> bytes:

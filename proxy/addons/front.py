@@ -54,6 +54,8 @@ PUBLIC_MESSAGES = {
 
 def chat_path_variant(path: str) -> str | None:
     """The canonical chat path plus query when ``path`` is one of its spellings, else None."""
+    if path == CHAT_PATH:
+        return path  # the usual spelling, without unquoting
     target, sep, query = path.partition("?")
     folded = _SLASHES.sub("/", unquote(target)).rstrip("/").lower()
     if folded != CHAT_PATH:

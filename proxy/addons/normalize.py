@@ -8,14 +8,13 @@ requested alias (learned from its answers), a fingerprint, and loses SGLang-only
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 from mitmproxy import http
 
 from proxy import wire
-from proxy.fields import header, set_headers
+from proxy.fields import header, replace_body, set_headers
 from proxy.framing import error_event
 from proxy.normalize import normalize_chunk, normalize_completion, normalize_error, normalize_stream_error
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
@@ -68,7 +67,7 @@ class CandidateStream:
         if payload is None or payload.strip() == b"[DONE]":
             return event
         try:
-            obj = json.loads(payload)
+            obj = wire.loads(payload)
         except (ValueError, RecursionError):
             obj = None
         if not isinstance(obj, dict):  # the SDK would fail on it: say what happened the way OpenAI would
@@ -88,7 +87,7 @@ class CandidateStream:
                 fingerprint=echo.fingerprint or None,
                 chunk_id=self.chunk_id,
             )
-        return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+        return b"data: " + wire.dumps(obj) + b"\n\n"
 
 
 class IncumbentTap:
@@ -143,16 +142,15 @@ class Normalize:
                 candidate_model=echo.candidate_model,
             )
             response.status_code = status
-            response.headers["content-type"] = ERROR_CONTENT_TYPE
-            response.content = body
+            replace_body(response, body, {"content-type": ERROR_CONTENT_TYPE})
             return
         try:
-            obj = json.loads(response.raw_content or b"")
+            obj = wire.loads(response.raw_content or b"")
         except ValueError:
             return  # a malformed answer reaches the client as it came; the recording marks it
         if isinstance(obj, dict):
             normalized = normalize_completion(obj, echo.model, fingerprint=echo.fingerprint)
-            response.content = json.dumps(normalized).encode()
+            replace_body(response, wire.dumps(normalized))
 
     def _learn_streamed(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
@@ -170,7 +168,9 @@ class Normalize:
         if info is None or not info.split or response is None or response.stream:
             return
         if response.status_code == 200 and info.side == "incumbent":
-            self.runtime.snapshots.learn(info.requested_model, response.get_content(strict=False) or b"")
+            encoded = header(response.headers, b"content-encoding") not in ("", "identity")
+            body = response.get_content(strict=False) if encoded else response.raw_content
+            self.runtime.snapshots.learn(info.requested_model, body or b"")
 
     def _openai_headers(self, response: http.Response, info: FlowInfo) -> None:
         headers = response.headers

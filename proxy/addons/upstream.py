@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from mitmproxy import http
 
-from proxy.fields import header, set_headers
+from proxy.fields import header, replace_body, set_headers
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
 from proxy.sides import incumbent_auth, side_request
 
@@ -66,7 +66,7 @@ class Upstream:
             return
         url, key, body = side_request(self.runtime, info, "candidate")
         retarget(flow, url, key, drop=() if key else ("authorization",))
-        flow.request.content = body
+        replace_body(flow.request, body)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)

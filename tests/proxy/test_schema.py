@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.schema import SpecProblem, check_against_spec
+from proxy import schema
+from proxy.schema import SpecProblem, check_against_spec, shape, shape_facts
 
 USER = [{"role": "user", "content": "Classify: charged twice"}]
 ROLES = "'system', 'assistant', 'user', 'function', 'tool', and 'developer'"
@@ -126,6 +127,40 @@ def test_openais_words_for_what_its_schema_refuses(body: dict[str, Any], problem
 )
 def test_requests_openai_accepts_pass(body: dict[str, Any]) -> None:
     assert check_against_spec({"model": "gpt-4o-mini", **body}) is None
+
+
+BASE = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "user", "content": "a short question"}],
+    "temperature": 0.5,
+    "n": 1,
+    "safety_identifier": "user-1234",
+    "logprobs": False,
+}
+# Each differs from BASE where the schema looks, so none may borrow BASE's cached verdict.
+SAME_LOOK_OTHER_VERDICT: list[dict[str, Any]] = [
+    {**BASE, "messages": [{"role": "robot", "content": "a short question"}]},  # not one of the enum values
+    {**BASE, "temperature": 2.5},  # past a bound
+    {**BASE, "n": 1.5},  # not integral
+    {**BASE, "logprobs": 1},  # a number where a boolean goes
+    {**BASE, "safety_identifier": "u" * 65},  # past a length limit
+    {**BASE, "messages": [{"role": "user", "content": ["a short question"]}]},  # a list where text goes
+]
+
+
+def test_a_valid_shape_is_validated_once_and_never_lends_its_verdict() -> None:
+    facts = shape_facts()
+    assert facts is not None  # the shipped schema uses only keywords a shape can tell: the cache is on
+    schema._VALID_SHAPES.clear()
+    assert check_against_spec(BASE) is None
+    assert shape(BASE, facts) in schema._VALID_SHAPES
+    longer = {**BASE, "messages": [{"role": "user", "content": "another question, much longer " * 40}]}
+    assert shape(longer, facts) != shape(BASE, facts)  # over the 64-character limit: a different shape
+    same = {**BASE, "messages": [{"role": "user", "content": "a different one"}], "temperature": 0.7}
+    assert shape(same, facts) == shape(BASE, facts) and check_against_spec(same) is None
+    for body in SAME_LOOK_OTHER_VERDICT:
+        assert shape(body, facts) != shape(BASE, facts)
+        assert check_against_spec(body) is not None, body
 
 
 @pytest.mark.parametrize("percent", [0, 100])

@@ -76,6 +76,9 @@ def test_splitter_table(feeds: list[bytes], events: list[bytes], pending: bytes)
     assert splitter.pending() == pending
     assert splitter.flush() == pending
     assert splitter.pending() == b""
+    joined = SSEEvents()  # the re-framer's variant: the same bytes, not cut apart
+    assert b"".join(joined.feed_joined(chunk) for chunk in feeds) == b"".join(events)
+    assert joined.pending() == pending
 
 
 _event_text = st.lists(

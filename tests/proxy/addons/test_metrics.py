@@ -56,3 +56,15 @@ def test_failovers_and_live_counts_are_exported(runtime: Runtime) -> None:
     assert sample(registry, "alveare_failovers_total") == 2  # counted once, however many answers follow
     assert sample(registry, "alveare_mirror_dropped") == 3
     assert sample(registry, "alveare_rollout_percent") == 50
+
+
+def test_latency_buckets_are_cumulative_and_count_a_value_at_a_bound_in_that_bucket(runtime: Runtime) -> None:
+    from proxy.addons.metrics import LATENCY_BUCKETS, _Histogram
+
+    histogram = _Histogram()
+    for value in (0.005, 0.0051, 0.3, 100.0):
+        histogram.observe(value)
+    buckets = dict(histogram.cumulative())
+    assert buckets[repr(float(LATENCY_BUCKETS[0]))] == 1  # le="0.005" holds 0.005 itself
+    assert buckets["0.01"] == 2 and buckets["0.5"] == 3 and buckets["60.0"] == 3 and buckets["+Inf"] == 4
+    assert histogram.count == 4 and abs(histogram.sum - 100.3101) < 1e-9
