@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -251,6 +251,76 @@ def measure(
     """Closed-loop load from ``connections`` keep-alive connections for ``seconds``."""
     requests = http_requests(host, port, bodies, headers, token)
     return _run(_measure(host, port, requests, connections, seconds))
+
+
+# --- idle streams -------------------------------------------------------------------------------------------
+
+
+class _Holder(asyncio.Protocol):
+    """One connection that sends a streamed request and, once the first ``data:`` bytes arrive, holds still."""
+
+    def __init__(self, request: bytes, first: asyncio.Future[None]) -> None:
+        self.request, self.first = request, first
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        cast(asyncio.Transport, transport).write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if b"data:" in data and not self.first.done():
+            self.first.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.first.done():
+            self.first.set_exception(ConnectionError("closed before its first event"))
+
+
+async def _hold(
+    host: str, port: int, requests: Sequence[bytes], streams: int, read: Callable[[], int], timeout: float
+) -> tuple[int, int]:
+    loop = asyncio.get_running_loop()
+    before = read()
+    firsts: list[asyncio.Future[None]] = [loop.create_future() for _ in range(streams)]
+    holders = []
+    try:
+        for number, first in enumerate(firsts):
+            request = requests[number % len(requests)]
+            _, holder = await loop.create_connection(lambda f=first, r=request: _Holder(r, f), host, port)
+            holders.append(holder)
+        done, _ = await asyncio.wait(firsts, timeout=timeout)
+        open_streams = sum(1 for f in done if f.exception() is None)
+        await asyncio.sleep(0.5)  # whatever the first events left behind settles
+        return open_streams, read() - before
+    finally:
+        for holder in holders:
+            if holder.transport is not None:
+                holder.transport.close()
+        await asyncio.sleep(0.2)
+
+
+def hold_streams(
+    host: str,
+    port: int,
+    bodies: Sequence[bytes],
+    streams: int,
+    read: Callable[[], int],
+    headers: dict[str, str] | None = None,
+    token: str = "sk-bench",
+    timeout: float = 30.0,
+) -> tuple[int, int]:
+    """Open ``streams`` streamed requests at once and hold them after their first event; returns how many got
+    there and how much ``read()`` (a server's RSS in bytes) grew meanwhile."""
+    requests = http_requests(host, port, bodies, headers, token)
+    return _run_any(_hold(host, port, requests, streams, read, timeout))
+
+
+def _run_any(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 # --- wrk ----------------------------------------------------------------------------------------------------

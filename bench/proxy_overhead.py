@@ -3,16 +3,18 @@
 Baselines, each driven with the same load: ``direct`` (the incumbent sim, to turn latencies into "added") and
 ``engine`` (``bench/_engine.py``: the same embedded Master and options as ``proxy/engine.py`` builds, none of our
 addons). Then our proxy in several configurations (split %, mirror rate, app keys on/off; recording always on).
-Per target: p50/p99 at 1 keep-alive connection, req/s at 16 (and 64 with ``--c64``), and streams/s and the time
-to the first ``data:`` chunk of 50-event SSE streams at 16 connections. Prints each figure and ours / engine,
+Per target: p50/p99 at 1 keep-alive connection, req/s at 16 (and 64 with ``--c64``), streams/s and the time
+to the first ``data:`` chunk of 50-event SSE streams at 16 connections, and the resident memory that 1,000
+streams held open at once (after their first event) add to the server. Prints each figure and ours / engine,
 then the issue-15 targets for every configuration::
 
     .venv/bin/python bench/proxy_overhead.py             # ~2 minutes: one factor varied at a time
     .venv/bin/python bench/proxy_overhead.py --full --c64 --wrk --nginx   # split x mirror x keys, ~5 minutes
     .venv/bin/python bench/proxy_overhead.py --only "split 50%" --seconds 1 --json /tmp/overhead.json
 
-Layout on a 2-core machine: the proxy (or engine, or nginx) alone on cpu 0; both sims and the load generators on
-cpu 1. The sims answer at once (stream events back to back), so what is measured is the proxy.
+Layout on a 2-core machine: the proxy (or engine, or nginx) alone on cpu 0; both sims, the load generators and
+the proxy's recorder worker (a process of its own: parsing and writing pairs is off the served path) on cpu 1.
+The sims answer at once (stream events back to back), so what is measured is the proxy.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ CLI = [sys.executable, "-c", "from migrate_cli.main import cli; cli()"]
 ENGINE = [sys.executable, str(ROOT / "bench" / "_engine.py")]
 STREAM_EVENTS = 50
 STREAM_HEADERS = {"x-sim-chunks": str(STREAM_EVENTS), "x-sim-chunk-interval-ms": "0"}
+IDLE_HEADERS = {"x-sim-chunks": "2", "x-sim-chunk-interval-ms": "60000"}  # one event, then a minute of quiet
 CANDIDATE_MODEL = "qwen:classify"
 W = 38  # the scenario column
 ROUNDS = 3  # ABBA rounds per comparison
@@ -77,6 +80,7 @@ class Plan:
     variants: tuple[Variant, ...] = DEFAULT_VARIANTS
     c64: bool = False
     wrk: bool = False
+    idle_streams: int = 1000
     proxy_cpu: int | None = 0
     load_cpu: int | None = 1
 
@@ -93,6 +97,7 @@ class Figures:
     wrk64: float = float("nan")
     sse_per_s: float = float("nan")
     ttfc_p50_ms: float = float("nan")
+    rss_per_1k_kib: float = float("nan")  # resident memory per 1,000 concurrent idle streams
     bad: int = 0
     served: dict[str, int] = field(default_factory=dict)
 
@@ -304,6 +309,14 @@ class Target:
     scenario: str
     port: int
     token: str = "sk-bench"
+    pid: int | None = None  # the server process, for its memory
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def merged(samples: list[_load.Sample]) -> _load.Sample:
@@ -362,6 +375,21 @@ def measure_targets(results: Results, targets: list[Target], plan: Plan, *, full
         f.sse_per_s = sse.rps
         f.ttfc_p50_ms = _load.percentile(sse.ttfts_ms, 50)
         f.bad += sse.bad + sse.count - len(sse.ttfts_ms)
+    if full and plan.idle_streams:
+        for t in targets:
+            if t.pid is not None:
+                opened, grown = _load.hold_streams(
+                    "127.0.0.1",
+                    t.port,
+                    streamed,
+                    plan.idle_streams,
+                    lambda p=t.pid: rss_bytes(p),
+                    headers=IDLE_HEADERS,
+                    token=t.token,
+                )
+                f = results.figures[t.scenario]
+                f.bad += plan.idle_streams - opened
+                f.rss_per_1k_kib = grown / 1024 * 1000 / max(1, opened)
     if full and plan.wrk and _load.wrk_available():
         for t in targets:
             if t.token == "sk-bench":
@@ -375,7 +403,7 @@ def engine_for(variant: Variant) -> str:
 
 
 def measure_proxy(
-    results: Results, tmp: Path, plan: Plan, variant: Variant, urls: tuple[str, str], engine: int
+    results: Results, tmp: Path, plan: Plan, variant: Variant, urls: tuple[str, str], engine: tuple[int, int]
 ) -> None:
     """Our proxy in ``variant``, interleaved with the bare engine (its baseline)."""
     from core.store import Store
@@ -386,7 +414,10 @@ def measure_proxy(
     env = {"OPENAI_API_KEY": INCUMBENT_KEY}
     with started(pinned(command, plan.proxy_cpu), log, pattern, env) as m:
         place_helpers(m, plan)
-        targets = [Target(engine_for(variant), engine), Target(variant.name, int(m.group(1)), token)]
+        targets = [
+            Target(engine_for(variant), engine[0], pid=engine[1]),
+            Target(variant.name, int(m.group(1)), token, pid=m.pid),
+        ]
         measure_targets(results, targets, plan)
         status = healthz(m.group(2))
     store = Store.open(store_url)
@@ -409,12 +440,12 @@ def run(plan: Plan, tmp: Path, nginx_too: bool) -> Results:
             results.notes.append("nginx: not installed")
         elif binary is not None:
             with nginx(binary, tmp, int(incumbent.group(2)), plan.proxy_cpu) as port:
-                measure_targets(results, [Target("nginx", port)], plan)
+                measure_targets(results, [Target("nginx", port)], plan)  # its workers' memory is not read
         engine = pinned([*ENGINE, "--incumbent-url", incumbent.group(1)], plan.proxy_cpu)
         with started(engine, tmp / "engine.log", r"listening on http://[^:]+:(\d+)") as m:
             for variant in plan.variants:
                 urls = (incumbent.group(1), candidate.group(1))
-                measure_proxy(results, tmp, plan, variant, urls, int(m.group(1)))
+                measure_proxy(results, tmp, plan, variant, urls, (int(m.group(1)), m.pid))
     return results
 
 
@@ -441,6 +472,7 @@ def derived(results: Results, name: str) -> dict[str, float]:
         "wrk64": f.wrk64,
         "sse_per_s": f.sse_per_s,
         "ttfc": f.ttfc_p50_ms,
+        "rss_1k": f.rss_per_1k_kib,
     }
 
 
@@ -459,14 +491,19 @@ def table(results: Results) -> list[str]:
     if any(f.wrk64 == f.wrk64 for f in results.figures.values()):
         cols.append(("wrk c64", "wrk64", ",.0f"))
     cols += [("sse/s c16", "sse_per_s", ",.0f"), ("TTFC p50", "ttfc", ".3f")]
+    idle = any(f.rss_per_1k_kib == f.rss_per_1k_kib for f in results.figures.values())
+    if idle:
+        cols.append(("KiB/1k idle", "rss_1k", ",.0f"))
     head = f"{'scenario':<{W}}" + "".join(f"{c[0]:>11}" for c in cols) + f"{'bad':>6}  served at c=1"
     lines = [head, "-" * len(head)]
     for name, f in results.figures.items():
         if name == "direct":
             lines.append(
                 f"{name:<{W}}{f.p50_ms:>11.3f}{f.p99_ms:>11.3f}{'-':>11}"
-                + "".join(f"{'-':>11}" for c in cols[3:-2])
-                + f"{f.sse_per_s:>11,.0f}{f.ttfc_p50_ms:>11.3f}{f.bad:>6}  (p50/p99 absolute)"
+                + "".join(f"{'-':>11}" for c in cols[3 : -3 if idle else -2])
+                + f"{f.sse_per_s:>11,.0f}{f.ttfc_p50_ms:>11.3f}"
+                + (f"{'-':>11}" if idle else "")
+                + f"{f.bad:>6}  (p50/p99 absolute)"
             )
             continue
         values = derived(results, name)
@@ -564,6 +601,13 @@ def main() -> None:
     parser.add_argument("--c64", action="store_true", help="also req/s at 64 connections")
     parser.add_argument("--wrk", action="store_true", help="also req/s from wrk at 64 connections")
     parser.add_argument("--nginx", action="store_true", help="also nginx as a second floor")
+    parser.add_argument(
+        "--idle-streams",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="streams held open at once for the memory figure (default 1000; 0: skip)",
+    )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures here")
     args = parser.parse_args()
     two_cores = (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
@@ -573,6 +617,7 @@ def main() -> None:
         pick_variants(args),
         args.c64,
         args.wrk,
+        args.idle_streams,
         proxy_cpu=0 if two_cores else None,
         load_cpu=1 if two_cores else None,
     )

@@ -391,7 +391,7 @@ class Settings:
     )
     mirror: MirrorSettings = section(MirrorSettings, "Paired evaluation: copies of split requests.")
     failover: FailoverSettings = section(FailoverSettings, "When the candidate is replaced by the incumbent.")
-    record: RecordSettings = section(RecordSettings, "The recorder thread that writes pairs.")
+    record: RecordSettings = section(RecordSettings, "The recorder's worker process that writes pairs.")
     limits: LimitsSettings = section(LimitsSettings, "Default per-key limits.")
     max_body_bytes: int = setting(
         10 * 1024 * 1024, "Largest request body accepted, in bytes.", read="whole", minimum=1024

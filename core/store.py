@@ -4,7 +4,7 @@ SQLite (``sqlite:///path``, the embedded default) or PostgreSQL (``postgresql://
 SQLAlchemy Core; tables are declared once in :mod:`core.schema` and changed only by the Alembic migrations in
 ``core/migrations`` (:mod:`core.store_migrate`), applied when a store is opened. Every statement names its columns.
 Other packages use the typed methods here and in :class:`core.store_shared.SharedState` (keys, lease, decisions,
-judge verdicts), never SQL. The proxy's recorder thread, the rollout controller and ``alveare-migrate status`` on
+judge verdicts), never SQL. The proxy's recorder worker, the rollout controller and ``alveare-migrate status`` on
 any host can share one store.
 """
 

@@ -5,11 +5,14 @@
 - On a warm cache (keys loaded, rollout percent polled) the proxy's event loop never touches the store: the key
   check, the rate limiter and the split decision read memory only. Counted with a SQLAlchemy listener on the
   proxy's own store engine, by thread.
+- Recording costs the served path a hand-over only: pairs are parsed and written by a worker process, not by a
+  thread sharing the proxy's GIL.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -110,3 +113,20 @@ def test_a_warm_proxy_serves_without_touching_the_store(proxy_factory: Any, sim_
         event.remove(proxy.server.store.engine, "before_cursor_execute", count)
     assert sides == {"incumbent", "candidate"}
     assert on_loop == []
+
+
+def test_pairs_are_written_by_a_worker_process_not_a_thread_of_the_proxy(
+    proxy_factory: Any, sim_server: Any
+) -> None:
+    proxy: RunningProxy = proxy_factory(sim_server("openai"), sim_server("sglang"), percent=50)
+    worker = proxy.server.recorder.process
+    assert worker.is_alive() and worker.pid != os.getpid()
+    with httpx.Client() as client:
+        for n in range(10):
+            assert chat(client, proxy.url, f"user-{n}").status_code == 200
+    for _ in range(100):  # bounded: the worker writes a batch every flush interval
+        if proxy.store.count_pairs() == 10:
+            break
+        time.sleep(0.05)
+    assert proxy.store.count_pairs() == 10
+    assert not [t.name for t in threading.enumerate() if "record" in t.name]
