@@ -286,7 +286,7 @@ async def _hold(
     try:
         for number, first in enumerate(firsts):
             request = requests[number % len(requests)]
-            _, holder = await loop.create_connection(lambda f=first, r=request: _Holder(r, f), host, port)
+            _, holder = await loop.create_connection(functools.partial(_Holder, request, first), host, port)
             holders.append(holder)
         done, _ = await asyncio.wait(firsts, timeout=timeout)
         open_streams = sum(1 for f in done if f.exception() is None)
@@ -312,7 +312,8 @@ def hold_streams(
     """Open ``streams`` streamed requests at once and hold them after their first event; returns how many got
     there and how much ``read()`` (a server's RSS in bytes) grew meanwhile."""
     requests = http_requests(host, port, bodies, headers, token)
-    return _run_any(_hold(host, port, requests, streams, read, timeout))
+    held: tuple[int, int] = _run_any(_hold(host, port, requests, streams, read, timeout))
+    return held
 
 
 def _run_any(coroutine: Coroutine[Any, Any, Any]) -> Any:

@@ -20,6 +20,7 @@ The sims answer at once (stream events back to back), so what is measured is the
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -383,7 +384,7 @@ def measure_targets(results: Results, targets: list[Target], plan: Plan, *, full
                     t.port,
                     streamed,
                     plan.idle_streams,
-                    lambda p=t.pid: rss_bytes(p),
+                    functools.partial(rss_bytes, t.pid),
                     headers=IDLE_HEADERS,
                     token=t.token,
                 )

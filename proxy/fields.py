@@ -53,9 +53,9 @@ def set_headers(headers: http.Headers, values: Mapping[str, str], drop: Iterable
     headers named in ``drop``, in one rebuild of the fields."""
     new = {name.lower().encode(): value.encode("utf-8", "surrogateescape") for name, value in values.items()}
     old = headers.fields
-    present = {key.lower() for key, _ in old}
-    gone = {name.lower().encode() for name in drop} & present
-    if not gone and present.isdisjoint(new):  # the usual case: new fields, appended
+    present = _mapped(old)  # usually mapped already: the addon read this message just before
+    gone = {lower for lower in (name.lower().encode() for name in drop) if lower in present}
+    if not gone and present.keys().isdisjoint(new):  # the usual case: new fields, appended
         headers.fields = old + tuple(new.items())
         return
     placed: set[bytes] = set()

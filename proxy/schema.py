@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -174,20 +175,22 @@ def shape_facts() -> ShapeFacts | None:
 
 
 def shape(value: Any, facts: ShapeFacts) -> Any:
-    """What the schema's verdict on ``value`` depends on, as a hashable key (see above)."""
+    """What the schema's verdict on ``value`` depends on, as a hashable key (see above). A length or a number is
+    kept as its place among the schema's limits (``bisect`` left and right: below, at or above each one)."""
     kind = type(value)
     if kind is str:
         if value in facts.enums:
             return value
-        size = len(value)
-        return (str, *(size < limit for limit in facts.lengths), *(size > limit for limit in facts.lengths))
+        size, lengths = len(value), facts.lengths
+        return (str, bisect_left(lengths, size), bisect_right(lengths, size))
     if kind is dict:
-        return (dict, *((key, shape(item, facts)) for key, item in value.items()))
+        return (dict, *[(key, shape(item, facts)) for key, item in value.items()])
     if kind is list:
-        return (list, *(shape(item, facts) for item in value))
+        return (list, *[shape(item, facts) for item in value])
     if kind is int or kind is float:
+        bounds = facts.bounds
         integral = kind is int or value.is_integer()
-        return (kind, integral, *(value < b for b in facts.bounds), *(value > b for b in facts.bounds))
+        return (kind, integral, bisect_left(bounds, value), bisect_right(bounds, value))
     return (kind, value)  # True, False, None
 
 

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from proxy import wire
 
 # OpenAI's answer to a body that is not JSON (verbatim).
@@ -60,6 +62,10 @@ def _parse_json(content_type: str | None, body: bytes) -> Any:
     """The decoded body, or None when it is not a UTF-8 JSON document sent as JSON."""
     if not is_json_content_type(content_type):
         return None
+    try:
+        return orjson.loads(body)  # strict as below (UTF-8, no NaN), several times faster
+    except orjson.JSONDecodeError:
+        pass  # what orjson cannot read (an integer past 64 bits, a lone surrogate, deep nesting) is judged here
     try:
         return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, nesting deeper than we parse

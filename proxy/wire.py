@@ -62,6 +62,7 @@ def error_bytes(message: str, *, status: int = 400, **fields: str | None) -> byt
 
 
 BASE62 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_BASE62_OF_BYTE = bytes(ord(BASE62[b % 62]) for b in range(256))
 
 
 def new_request_id() -> str:
@@ -70,14 +71,10 @@ def new_request_id() -> str:
 
 
 def new_completion_id() -> str:
-    """``chatcmpl-`` and 29 base62 characters, as OpenAI's completion ids: one ``os.urandom`` call, not 29
-    ``secrets.choice`` calls (this runs for every candidate answer)."""
-    number = int.from_bytes(os.urandom(24), "big")  # 192 bits for 29 base62 digits (~173 bits)
-    digits = []
-    for _ in range(29):
-        number, digit = divmod(number, 62)
-        digits.append(BASE62[digit])
-    return "chatcmpl-" + "".join(digits)
+    """``chatcmpl-`` and 29 base62 characters, as OpenAI's completion ids: each character from one random byte
+    (this runs for every candidate answer; the byte's slight lean towards the first 8 characters leaves ~172 bits
+    of entropy, an id still never repeats)."""
+    return "chatcmpl-" + os.urandom(29).translate(_BASE62_OF_BYTE).decode("ascii")
 
 
 def format_reset(seconds: float) -> str:
