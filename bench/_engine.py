@@ -1,6 +1,10 @@
 """The bare engine, the baseline of ``proxy_overhead.py``: the Master the proxy embeds, with its options, none
 of our addons, on the same event loop. What the proxy adds over this is ours.
 
+One hook is added: SSE answers are streamed (``response.stream = True``), as the proxy streams them. mitmproxy
+buffers every answer by default, and a buffering baseline would hold idle streams without passing a byte and
+show the whole stream's time as its time to first chunk.
+
     python bench/_engine.py --incumbent-url http://127.0.0.1:PORT
 """
 
@@ -10,12 +14,21 @@ import argparse
 import asyncio
 import signal
 
+from mitmproxy import http
+
 from core.config import load_config
 from proxy.engine import build_master, event_loop_factory
 
 
+class StreamEvents:
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None and "text/event-stream" in flow.response.headers.get("content-type", ""):
+            flow.response.stream = True
+
+
 async def serve(incumbent: str, listen: str) -> None:
     mitm = build_master(load_config(None, {"incumbent.url": incumbent, "listen": listen}))
+    mitm.addons.add(StreamEvents())
     task = asyncio.get_running_loop().create_task(mitm.run())
     server = mitm.addons.get("proxyserver")
     for _ in range(500):

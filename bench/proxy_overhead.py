@@ -5,7 +5,7 @@ Baselines, each driven with the same load: ``direct`` (the incumbent sim, to tur
 addons). Then our proxy in several configurations (split %, mirror rate, app keys on/off; recording always on).
 Per target: p50/p99 at 1 keep-alive connection, req/s at 16 (and 64 with ``--c64``), streams/s and the time
 to the first ``data:`` chunk of 50-event SSE streams at 16 connections, and the resident memory that 1,000
-streams held open at once (after their first event) add to the server. Prints each figure and ours / engine,
+streams held open at once (each past its first event) add to the server. Prints each figure and ours / engine,
 then the issue-15 targets for every configuration::
 
     .venv/bin/python bench/proxy_overhead.py             # ~2 minutes: one factor varied at a time
@@ -494,7 +494,7 @@ def table(results: Results) -> list[str]:
     cols += [("sse/s c16", "sse_per_s", ",.0f"), ("TTFC p50", "ttfc", ".3f")]
     idle = any(f.rss_per_1k_kib == f.rss_per_1k_kib for f in results.figures.values())
     if idle:
-        cols.append(("KiB/1k idle", "rss_1k", ",.0f"))
+        cols.append(("RSS/1k KiB", "rss_1k", ",.0f"))
     head = f"{'scenario':<{W}}" + "".join(f"{c[0]:>11}" for c in cols) + f"{'bad':>6}  served at c=1"
     lines = [head, "-" * len(head)]
     for name, f in results.figures.items():
