@@ -129,7 +129,7 @@ class AnswerParser:
         if self.header(b"content-encoding") not in ("", "identity"):
             return
         try:
-            json.loads(b"".join(self.data))
+            wire.loads(b"".join(self.data))
         except (ValueError, RecursionError):
             raise BadAnswer("malformed JSON answer") from None
 

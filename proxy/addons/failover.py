@@ -268,15 +268,19 @@ class UpstreamReader:
         return info if info is not None and info.side == self.side else None
 
     async def _idle_read(self, n: int) -> bytes | None:
-        """Read with no deadline until a new flow starts (``wake``); None when woken. The read is direct (no
-        task): a wake expires its timeout at once, which interrupts the read and leaves any data buffered."""
+        """Read with no deadline until a new flow of ours starts (``wake``), then within that flow's first
+        deadline: the read goes on (data that comes is that flow's answer); None when the deadline passed. The read
+        is direct (no task); an expired deadline interrupts it and leaves any data buffered."""
         try:
             async with asyncio.timeout(None) as timer:
                 loop = asyncio.get_running_loop()
 
                 def wake() -> None:
-                    if not timer.expired():  # woken once is enough
-                        timer.reschedule(loop.time())
+                    info = self._my_flow()
+                    if info is None or info is self.answering or timer.expired():
+                        return  # not ours, or already timed
+                    wait, _ = self._deadline(info, self._first_byte_s())
+                    timer.reschedule(loop.time() + max(0.0, wait))
 
                 self.wake = wake
                 try:
@@ -286,12 +290,18 @@ class UpstreamReader:
         except TimeoutError:
             return None
 
+    def _first_byte_s(self) -> float | None:
+        """The first-byte deadline of this side's answers (the candidate's; the incumbent has only idle ones)."""
+        return (
+            self.failover.runtime.config.failover.first_byte_timeout_s if self.side == "candidate" else None
+        )
+
     def _upstream(self) -> UpstreamSettings:
         config = self.failover.runtime.config
         return config.candidate if self.side == "candidate" else config.incumbent
 
-    async def _read_within(self, n: int, info: FlowInfo, first_byte_s: float | None = None) -> bytes:
-        """One read, fed to the parser, bounded by the side's deadlines (or the first-byte one)."""
+    def _deadline(self, info: FlowInfo, first_byte_s: float | None) -> tuple[float, str]:
+        """Seconds left for the next read of ``info``'s answer, and what passing them means."""
         settings = self._upstream()
         now = time.perf_counter()
         if first_byte_s is not None:
@@ -301,6 +311,11 @@ class UpstreamReader:
         total_left = info.started + settings.timeout_s - now
         if total_left < wait:
             wait, reason = total_left, f"answer not complete within {settings.timeout_s:g}s"
+        return wait, reason
+
+    async def _read_within(self, n: int, info: FlowInfo, first_byte_s: float | None = None) -> bytes:
+        """One read, fed to the parser, bounded by the side's deadlines (or the first-byte one)."""
+        wait, reason = self._deadline(info, first_byte_s)
         try:
             async with asyncio.timeout(max(0.0, wait)):
                 chunk = await self.inner.read(n)
@@ -315,9 +330,7 @@ class UpstreamReader:
     async def _start(self, info: FlowInfo, n: int, arrived: bytes | None = None) -> bytes:
         """Read (and judge) the answer to ``info``; ``arrived``: its first bytes, read while idle."""
         self.answering, self.parser, self.reframer = info, AnswerParser(), None
-        first = (
-            self.failover.runtime.config.failover.first_byte_timeout_s if self.side == "candidate" else None
-        )
+        first = self._first_byte_s()
         raw = b""
         try:
             if arrived is not None:

@@ -128,3 +128,25 @@ def test_every_5xx_on_kept_alive_connections_fails_over(proxy_factory: Any, sim_
     assert served.count("incumbent") == failovers and 15 <= failovers <= 45
     pairs = proxy.pairs(expected=100)
     assert sum(p.failover for p in pairs) == failovers
+
+
+def test_a_candidate_silent_on_a_kept_alive_connection_fails_over_in_time(
+    proxy_factory: Any, sim_process: Any
+) -> None:
+    """The second request reuses the candidate connection the first one left idle: its first-byte deadline
+    counts all the same (the idle read is given that deadline when the request starts)."""
+    proxy = proxy_factory(
+        sim_process("openai"),
+        sim_process("sglang"),
+        percent=100,
+        failover__first_byte_timeout_s=0.5,
+        models={"gpt-4o-mini": "classify", "gpt-4o": "sim-fault-hang"},
+    )
+    client = proxy.client()
+    first = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert served_by(first) == "candidate" and first.parse().choices[0].message.content
+    started = time.monotonic()
+    second = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    assert served_by(second) == "incumbent" and second.parse().choices[0].message.content
+    assert 0.5 <= time.monotonic() - started < 5
+    assert proxy.server.runtime.counts["failovers"] == 1
