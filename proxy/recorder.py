@@ -1,10 +1,10 @@
 """The recorder: hands each finished split flow to a worker process that turns it into a :class:`Pair` row.
 
-The served path pays for one pickle of plain values (:class:`proxy.record_worker.Finished`) and a buffered,
-non-blocking write to a socket: parsing JSON and SSE, redacting and the store's inserts happen in the worker
-(:mod:`proxy.record_worker`), which holds no lock the served path needs. Frames are written once per event-loop
-turn; while the worker is behind they wait in a bounded buffer (``record.queue_size`` flows) and beyond it are
-dropped and counted, never waited for. ``aclose``/``close`` send what is buffered and wait for the worker's last
+The served path appends the flow to a list. Once per event-loop turn, after that turn's answers went out, the
+flows are pickled as plain values (:class:`proxy.record_worker.Finished`) and written to a socket, buffered and
+non-blocking: parsing JSON and SSE, redacting and the store's inserts happen in the worker
+(:mod:`proxy.record_worker`), which holds no lock the served path needs. While the worker is behind, flows wait
+in a bounded buffer (``record.queue_size`` flows) and beyond it are dropped and counted, never waited for. ``aclose``/``close`` send what is buffered and wait for the worker's last
 write, so SIGTERM loses nothing that was served; if the proxy dies, the worker writes what reached it and exits.
 
 The worker is forked from multiprocessing's fork server (started once per process, single-threaded, with the
@@ -74,7 +74,10 @@ class Recorder:
         self._seen = 0  # flows the worker has taken
         self._dropped_here = 0
         self._dropped_there = 0
-        self._pending: deque[bytes | memoryview] = deque()
+        self._fresh: list[FlowInfo] = []  # submitted, not pickled yet
+        self._pending: deque[bytes | memoryview] = deque()  # pickled, not sent yet (each chunk: some flows)
+        self._pending_counts: deque[int] = deque()
+        self._pending_flows = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
         self._watching = False
@@ -101,11 +104,12 @@ class Recorder:
 
     def submit(self, info: FlowInfo) -> bool:
         """Queue ``info``'s pair for the worker; False (dropped, counted) when the buffer is full."""
-        if self._closed or self._broken or len(self._pending) >= self.settings.queue_size:
+        waiting = self._pending_flows + len(self._fresh)
+        if self._closed or self._broken or waiting >= self.settings.queue_size:
             self._dropped_here += 1
             self.counts["record_dropped"] += 1
             return False
-        self._pending.append(frame(finished(info)))
+        self._fresh.append(info)  # pickled in _flush, once the answer is on its way to the app
         self.submitted += 1
         if not self._flush_scheduled and not self._watching:
             try:
@@ -117,8 +121,28 @@ class Recorder:
                 loop.call_soon(self._flush)  # every flow finished in this loop turn, in one write
         return True
 
+    def _frame_fresh(self) -> None:
+        """Pickle the flows submitted since the last flush, into one chunk."""
+        if not self._fresh:
+            return
+        fresh, self._fresh = self._fresh, []
+        frames = []
+        for info in fresh:
+            try:
+                frames.append(frame(finished(info)))
+            except Exception:  # a pair we cannot hand over must not stop the others
+                log.exception("cannot record pair %s", info.pair_id)
+                self._dropped_here += 1
+                self.counts["record_dropped"] += 1
+                self.submitted -= 1  # it never reaches the worker
+        if frames:
+            self._pending.append(b"".join(frames))
+            self._pending_counts.append(len(frames))
+            self._pending_flows += len(frames)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._frame_fresh()
         pending = self._pending
         while pending:
             chunk = pending[0]
@@ -131,6 +155,7 @@ class Recorder:
                 return
             if sent == len(chunk):
                 pending.popleft()
+                self._pending_flows -= self._pending_counts.popleft()
             else:
                 pending[0] = memoryview(chunk)[sent:]
                 break
@@ -148,8 +173,11 @@ class Recorder:
 
     def _lost(self, exc: OSError) -> None:
         self._broken = True
-        lost = len(self._pending)
+        lost = self._pending_flows + len(self._fresh)
         self._pending.clear()
+        self._pending_counts.clear()
+        self._pending_flows = 0
+        self._fresh.clear()
         self._dropped_here += lost
         self.counts["record_dropped"] += lost
         log.error("the recorder's worker is gone (%s); %d pairs dropped, recording stopped", exc, lost)
@@ -198,10 +226,12 @@ class Recorder:
         self._closed = True
         atexit.unregister(self.close)
         deadline = time.monotonic() + timeout
+        self._frame_fresh()
         try:
             self.data.settimeout(timeout)
             while self._pending and not self._broken:
                 self.data.sendall(self._pending.popleft())
+                self._pending_flows -= self._pending_counts.popleft()
             self.data.sendall(STOP_FRAME)
         except OSError as exc:
             self._lost(exc)
