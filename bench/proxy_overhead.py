@@ -443,8 +443,8 @@ def run(plan: Plan, tmp: Path, nginx_too: bool) -> Results:
             with nginx(binary, tmp, int(incumbent.group(2)), plan.proxy_cpu) as port:
                 measure_targets(results, [Target("nginx", port)], plan)  # its workers' memory is not read
         engine = pinned([*ENGINE, "--incumbent-url", incumbent.group(1)], plan.proxy_cpu)
-        with started(engine, tmp / "engine.log", r"listening on http://[^:]+:(\d+)") as m:
-            for variant in plan.variants:
+        for variant in plan.variants:  # a fresh engine each time, as each proxy is: their memory compares
+            with started(engine, tmp / "engine.log", r"listening on http://[^:]+:(\d+)") as m:
                 urls = (incumbent.group(1), candidate.group(1))
                 measure_proxy(results, tmp, plan, variant, urls, (int(m.group(1)), m.pid))
     return results
