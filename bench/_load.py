@@ -20,9 +20,10 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 CHAT_PATH = "/v1/chat/completions"
+T = TypeVar("T")
 UPSTREAM_HEADER = b"x-alveare-upstream"
 
 
@@ -230,12 +231,12 @@ async def _measure(
     return sample
 
 
-def _run(coroutine: Coroutine[Any, Any, Sample]) -> Sample:
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         import uvloop
     except ImportError:
         return asyncio.run(coroutine)
-    result: Sample = uvloop.run(coroutine)
+    result: T = uvloop.run(coroutine)
     return result
 
 
@@ -314,16 +315,7 @@ def hold_streams(
     """Open ``streams`` streamed requests at once and hold them once their first event came (or ``timeout``
     passed); returns how many are still open and how much ``read()`` (a server's RSS in bytes) grew meanwhile."""
     requests = http_requests(host, port, bodies, headers, token)
-    held: tuple[int, int] = _run_any(_hold(host, port, requests, streams, read, timeout))
-    return held
-
-
-def _run_any(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
+    return _run(_hold(host, port, requests, streams, read, timeout))
 
 
 # --- wrk ----------------------------------------------------------------------------------------------------

@@ -205,7 +205,7 @@ class UpstreamReader:
         self.reframer: StreamReframer | None = None
         self.replacement: asyncio.Queue[bytes] | None = None
         self.closed = False  # we ended an answer ourselves: the connection is done
-        self.wake: Callable[[], None] | None = None  # ends an idle wait: a new flow needs its deadlines
+        self.wake: Callable[[], None] | None = None  # gives an idle read a new flow's first deadline
 
     async def read(self, n: int = -1) -> bytes:
         if self.blind and self.replacement is None:
@@ -238,9 +238,12 @@ class UpstreamReader:
             info = self._my_flow()
             if info is None:
                 data = await self._idle_read(n)
-                if data is not None:
-                    return data
-                continue
+                if data is None:
+                    continue
+                arrived = self._my_flow()
+                if arrived is not None and arrived is not self.answering:  # the new flow's first bytes
+                    self.answering, self._blind_bytes = arrived, len(data)
+                return data
             if info is not self.answering:
                 self.answering, self._blind_bytes = info, 0
             silent = self.side == "candidate" and self._blind_bytes == 0
