@@ -20,8 +20,12 @@ import logging
 import multiprocessing
 import pickle
 import socket
+import sys
 import time
+import types
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from core.config import RecordSettings
@@ -32,6 +36,20 @@ from proxy.runtime import FlowInfo
 log = logging.getLogger(__name__)
 STOP_FRAME = HEADER.pack(0)
 WORKER_MODULES = ["proxy.record_worker"]
+
+
+@contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """While the worker is started, ``__main__`` is an empty module. multiprocessing runs the parent's main script
+    again in each child it starts (to find targets defined there); the worker's target lives in this package, and
+    the script of a program embedding the proxy must not run twice (nor fail to, e.g. when it came on stdin)."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def finished(info: FlowInfo) -> Finished:
@@ -93,7 +111,8 @@ class Recorder:
             name="alveare-recorder",
             daemon=True,
         )
-        self.process.start()
+        with _main_script_hidden():
+            self.process.start()
         theirs.close()
         their_status.close()
         self.data.setblocking(False)
@@ -235,11 +254,8 @@ class Recorder:
             self.data.sendall(STOP_FRAME)
         except OSError as exc:
             self._lost(exc)
-        self.status.settimeout(0.05)
-        while not self._read_status() and time.monotonic() < deadline and self.process.is_alive():
-            pass
-        self._read_status()
-        self.process.join(max(0.1, deadline - time.monotonic()))
+        self.process.join(max(0.1, deadline - time.monotonic()))  # it exits once all is written or spooled
+        self._read_status()  # its last report is waiting
         if self.process.is_alive():
             log.error("the recorder's worker did not finish within %.0fs; stopping it", timeout)
             self.process.terminate()
