@@ -150,8 +150,9 @@ def shape_facts() -> ShapeFacts | None:
                 continue
             if keyword not in SHAPE_KEYWORDS:
                 unknown.add(keyword)
-            if keyword == "enum":
+            if keyword == "enum":  # a number in an enum is a bound too: equal to it or not tells
                 enums.update(v for v in value if isinstance(v, str))
+                bounds.update(v for v in value if isinstance(v, int | float) and not isinstance(v, bool))
             elif keyword in ("minLength", "maxLength"):
                 lengths.add(value)
             elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
