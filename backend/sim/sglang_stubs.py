@@ -25,15 +25,20 @@ from typing import Any
 ABSENT_HERE = ("triton", "torchvision", "sentencepiece", "compressed_tensors", "gguf")
 
 
+def _stub_attribute(owner: Any, attr: str) -> Any:
+    """A stub class for ``owner.attr``, kept on ``owner`` (dunder names stay absent)."""
+    if attr.startswith("__"):
+        raise AttributeError(attr)
+    value = _StubMeta(attr, (), {})
+    setattr(owner, attr, value)
+    return value
+
+
 class _StubMeta(type):
     """A stub class: any attribute is another stub class, calling it returns itself (or the decorated function)."""
 
     def __getattr__(cls, attr: str) -> Any:
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        value = _StubMeta(attr, (), {})
-        setattr(cls, attr, value)
-        return value
+        return _stub_attribute(cls, attr)
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 1 and callable(args[0]) and not kwargs:
@@ -59,11 +64,7 @@ class _StubModule(types.ModuleType):
         self.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
 
     def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        value = _StubMeta(attr, (), {})
-        setattr(self, attr, value)
-        return value
+        return _stub_attribute(self, attr)
 
 
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):

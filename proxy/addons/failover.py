@@ -246,8 +246,8 @@ class UpstreamReader:
                 return data
             if info is not self.answering:
                 self.answering, self._blind_bytes = info, 0
-            silent = self.side == "candidate" and self._blind_bytes == 0
-            first = self.failover.runtime.config.failover.first_byte_timeout_s if silent else None
+            first = self._first_byte_s() if self._blind_bytes == 0 else None
+            silent = first is not None
             try:
                 chunk = await self._read_within(n, info, first)
             except Expired as exc:

@@ -7,7 +7,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 
 from mitmproxy import http
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from proxy.routing import is_responses_path
@@ -55,6 +55,11 @@ class _Collector:
         for (side, status), n in sorted(m.requests.items()):
             requests.add_metric([side, status], n)
         yield requests
+        yield CounterMetricFamily(
+            "alveare_failovers",
+            "Candidate failures served by the incumbent",
+            value=m.runtime.counts["failovers"],
+        )
         for name, text, histograms in (
             ("alveare_latency_seconds", "Total latency of split requests", m.latency),
             ("alveare_ttft_seconds", "Time to first byte of split requests", m.ttft),
@@ -72,9 +77,6 @@ class Metrics:
         self.latency: dict[str, _Histogram] = {}
         self.ttft: dict[str, _Histogram] = {}
         registry.register(_Collector(self))
-        self.failovers = Counter(
-            "alveare_failovers", "Candidate failures served by the incumbent", registry=registry
-        )
         self.percent = Gauge("alveare_rollout_percent", "Current candidate share", registry=registry)
         self.percent.set_function(lambda: runtime.percent)
         counts = runtime.counts
@@ -90,7 +92,6 @@ class Metrics:
         ):
             gauge = Gauge(name, f"Live value of {key}", registry=registry)
             gauge.set_function(lambda key=key: counts[key])  # type: ignore[misc]
-        self._failovers_seen = 0
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._observe(flow, str(flow.response.status_code // 100) + "xx" if flow.response else "error")
@@ -112,10 +113,6 @@ class Metrics:
             leg = info.served
             if leg is not None and leg.first_byte is not None:
                 _histogram(self.ttft, side).observe(leg.first_byte - info.started)
-        new = counts["failovers"] - self._failovers_seen
-        if new > 0:
-            self.failovers.inc(new)
-            self._failovers_seen += new
 
 
 def _histogram(histograms: dict[str, _Histogram], side: str) -> _Histogram:
