@@ -10,6 +10,7 @@ calls it from its event loop.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,15 +30,32 @@ class Limits(Protocol):
     def tpm(self) -> int: ...
 
 
+# limit, remaining and seconds to full, of the requests bucket then the tokens bucket
+Figures = tuple[int, int, float, int, int, float]
+
+
 @dataclass(frozen=True)
 class Admission:
-    """``headers`` are the six ``x-ratelimit-*`` headers to send either way; ``retry_after_s`` is 0 when
-    allowed. ``reason`` names the exhausted limit (``requests``, ``tokens``, ``too_large``) when refused."""
+    """``headers`` are the six ``x-ratelimit-*`` headers to send either way (written from ``figures`` on first
+    use: the incumbent's answers in pass-through never carry ours); ``retry_after_s`` is 0 when allowed.
+    ``reason`` names the exhausted limit (``requests``, ``tokens``, ``too_large``) when refused."""
 
     allowed: bool
-    headers: dict[str, str]
+    figures: Figures
     retry_after_s: float = 0.0
     reason: str = ""
+
+    @functools.cached_property
+    def headers(self) -> dict[str, str]:
+        requests, left_requests, requests_s, tokens, left_tokens, tokens_s = self.figures
+        return ratelimit_headers(
+            limit_requests=requests,
+            remaining_requests=left_requests,
+            reset_requests_s=requests_s,
+            limit_tokens=tokens,
+            remaining_tokens=left_tokens,
+            reset_tokens_s=tokens_s,
+        )
 
 
 @dataclass
@@ -91,7 +109,7 @@ class RateLimiter:
             return _refuse(state, limits, reason, max(wait_requests, wait_tokens))
         state.requests.level -= 1
         state.tokens.level -= max(0, tokens)
-        return Admission(True, _headers(state, limits))
+        return Admission(True, _figures(state, limits))
 
     def record_tokens(self, key_id: str, now: float, tokens: int) -> None:
         """Charge ``tokens`` more to the key: actual usage minus what :meth:`check` charged (negative refunds)."""
@@ -115,15 +133,16 @@ class RateLimiter:
 
 
 def _refuse(state: _KeyState, limits: Limits, reason: str, wait: float) -> Admission:
-    return Admission(False, _headers(state, limits), retry_after_s=wait, reason=reason)
+    return Admission(False, _figures(state, limits), retry_after_s=wait, reason=reason)
 
 
-def _headers(state: _KeyState, limits: Limits) -> dict[str, str]:
-    return ratelimit_headers(
-        limit_requests=limits.rpm,
-        remaining_requests=state.requests.remaining,
-        reset_requests_s=state.requests.wait_for(limits.rpm),
-        limit_tokens=limits.tpm,
-        remaining_tokens=state.tokens.remaining,
-        reset_tokens_s=state.tokens.wait_for(limits.tpm),
+def _figures(state: _KeyState, limits: Limits) -> Figures:
+    requests, tokens = state.requests, state.tokens
+    return (
+        limits.rpm,
+        requests.remaining,
+        requests.wait_for(limits.rpm),
+        limits.tpm,
+        tokens.remaining,
+        tokens.wait_for(limits.tpm),
     )

@@ -2,7 +2,7 @@
 
 It runs apart from the proxy (:class:`proxy.recorder.Recorder` starts it) so that decoding JSON, assembling SSE
 streams, redacting and the database's inserts never hold the served path's GIL. Frames arrive on a stream socket
-(4-byte length, then a pickled :class:`proxy.recorder.Finished`; length 0 or the socket's end: stop); after each
+(4-byte length, then a pickled list of :class:`Finished` tuples; length 0 or the socket's end: stop); after each
 batch the worker reports its counters on a datagram socket. A batch the store refuses (database unreachable) goes
 to a bounded spool on disk (:mod:`proxy.spool`), written, in order, when the store answers again.
 """
@@ -50,6 +50,10 @@ class Finished(NamedTuple):
     failover: bool
     legs: tuple[LegValues, ...]  # a later leg of the same side wins (the served one over a mirror)
     meta: dict[str, Any]
+
+
+# What the proxy pickles: Finished's fields in a plain tuple.
+FinishedValues = tuple[Any, ...]
 
 
 # A Leg as plain values (pickled several times faster than the dataclass): side, status, chunks, encoding,
@@ -251,11 +255,12 @@ class PairWriter:
 
 
 def next_batch(frames: Frames, settings: RecordSettings) -> list[Finished]:
-    """The flows that arrived within ``flush_interval_s`` of the first one (at most ``batch_size``)."""
+    """The flows that arrived within ``flush_interval_s`` of the first one (frames are taken whole, until the batch
+    holds ``batch_size`` flows or more)."""
     first = frames.next(settings.flush_interval_s)
     if first is None:
         return []
-    batch: list[Finished] = [pickle.loads(first)]
+    batch = flows_in(first)
     _take(frames, batch, settings.batch_size)
     if len(batch) < settings.batch_size and not frames.ended:
         time.sleep(settings.flush_interval_s)  # one wake-up per batch, not one per pair (a backlog: at once)
@@ -268,7 +273,12 @@ def _take(frames: Frames, batch: list[Finished], most: int) -> None:
         payload = frames.next(0)
         if payload is None:
             return
-        batch.append(pickle.loads(payload))
+        batch += flows_in(payload)
+
+
+def flows_in(payload: bytes) -> list[Finished]:
+    values: list[FinishedValues] = pickle.loads(payload)
+    return [Finished._make(value) for value in values]
 
 
 def report(status: socket.socket, writer: PairWriter, seen: int, *, final: bool = False) -> None:

@@ -1,7 +1,7 @@
 """The recorder: hands each finished split flow to a worker process that turns it into a :class:`Pair` row.
 
 The served path appends the flow to a list. Once per event-loop turn, after that turn's answers went out, the
-flows are pickled as plain values (:class:`proxy.record_worker.Finished`) and written to a socket, buffered and
+flows are pickled together, as plain tuples (:class:`proxy.record_worker.Finished`'s fields), and written to a socket, buffered and
 non-blocking: parsing JSON and SSE, redacting and the store's inserts happen in the worker
 (:mod:`proxy.record_worker`), which holds no lock the served path needs. While the worker is behind, flows wait
 in a bounded buffer (``record.queue_size`` flows) and beyond it are dropped and counted, never waited for. ``aclose``/``close`` send what is buffered and wait for the worker's last
@@ -30,7 +30,7 @@ from typing import Any
 
 from core.config import RecordSettings
 from proxy import record_worker
-from proxy.record_worker import HEADER, Finished, leg_values
+from proxy.record_worker import HEADER, FinishedValues, leg_values
 from proxy.runtime import FlowInfo
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,9 @@ def _main_script_hidden() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
-def finished(info: FlowInfo) -> Finished:
-    """The plain values the worker needs from a split flow."""
+def finished(info: FlowInfo) -> FinishedValues:
+    """The plain values the worker needs from a split flow: a tuple of :class:`Finished`'s fields (a plain tuple
+    pickles in half the time of the named one)."""
     legs = [
         leg_values(leg) for leg in (info.candidate_failure, info.mirrored, info.served) if leg is not None
     ]
@@ -63,7 +64,7 @@ def finished(info: FlowInfo) -> Finished:
     if info.upstream_error:
         meta["upstream_error"] = info.upstream_error
     assert info.target is not None
-    return Finished(
+    return (
         info.pair_id,
         info.key_hash,
         info.requested_model,
@@ -78,8 +79,9 @@ def finished(info: FlowInfo) -> Finished:
     )
 
 
-def frame(flow: Finished) -> bytes:
-    payload = pickle.dumps(flow, protocol=pickle.HIGHEST_PROTOCOL)
+def frame(flows: list[FinishedValues]) -> bytes:
+    """One frame for ``flows``: its length, then one pickle of them all."""
+    payload = pickle.dumps(flows, protocol=pickle.HIGHEST_PROTOCOL)
     return HEADER.pack(len(payload)) + payload
 
 
@@ -141,23 +143,39 @@ class Recorder:
         return True
 
     def _frame_fresh(self) -> None:
-        """Pickle the flows submitted since the last flush, into one chunk."""
+        """Pickle the flows submitted since the last flush, into one frame."""
         if not self._fresh:
             return
         fresh, self._fresh = self._fresh, []
-        frames = []
+        made: list[tuple[FlowInfo, FinishedValues]] = []
         for info in fresh:
             try:
-                frames.append(frame(finished(info)))
+                made.append((info, finished(info)))
             except Exception:  # a pair we cannot hand over must not stop the others
-                log.exception("cannot record pair %s", info.pair_id)
-                self._dropped_here += 1
-                self.counts["record_dropped"] += 1
-                self.submitted -= 1  # it never reaches the worker
-        if frames:
-            self._pending.append(b"".join(frames))
-            self._pending_counts.append(len(frames))
-            self._pending_flows += len(frames)
+                self._cannot_send(info)
+        values = [value for _, value in made]
+        try:
+            chunk = frame(values)
+        except Exception:  # one of them does not pickle: leave it out, send the rest
+            values = []
+            for info, value in made:
+                try:
+                    pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception:
+                    self._cannot_send(info)
+                else:
+                    values.append(value)
+            chunk = frame(values)
+        if values:
+            self._pending.append(chunk)
+            self._pending_counts.append(len(values))
+            self._pending_flows += len(values)
+
+    def _cannot_send(self, info: FlowInfo) -> None:
+        log.exception("cannot record pair %s", info.pair_id)
+        self._dropped_here += 1
+        self.counts["record_dropped"] += 1
+        self.submitted -= 1  # it never reaches the worker
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -21,11 +21,12 @@ from proxy.snapshots import Snapshots
 
 if TYPE_CHECKING:
     from proxy.keys import KeyRecord
+    from proxy.ratelimit import Admission
 
 METADATA_KEY = "alveare"
 
 
-@dataclass
+@dataclass(slots=True)
 class Leg:
     """One side's answer as it is captured on the wire; parsed later, off the served path."""
 
@@ -48,9 +49,11 @@ class Leg:
         return None if self.first_byte is None else (self.first_byte - self.started) * 1000
 
 
-@dataclass
+@dataclass(slots=True)
 class FlowInfo:
-    """Per-flow state, kept in ``flow.metadata['alveare']``."""
+    """Per-flow state, kept in ``flow.metadata['alveare']`` until the flow ends (then the recorder, a mirror or a
+    failover relay holds it as long as it needs it; the flow itself, kept in reference cycles by mitmproxy, waits
+    for the cyclic collector)."""
 
     pair_id: str
     started: float
@@ -80,7 +83,7 @@ class FlowInfo:
         return [(k.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for k, v in self.client_fields]
 
     key: KeyRecord | None = None
-    ratelimit_headers: dict[str, str] = field(default_factory=dict)
+    admission: Admission | None = None  # the rate limiter's decision
     limit_id: str = ""  # the rate-limit bucket this request was charged to, and how many tokens up front
     charged_tokens: int = 0
     recorded: bool = False
@@ -89,6 +92,10 @@ class FlowInfo:
     @property
     def split(self) -> bool:
         return self.target is not None
+
+    @property
+    def ratelimit_headers(self) -> dict[str, str]:
+        return self.admission.headers if self.admission is not None else {}
 
 
 CLIENT_GONE = "Client disconnected."

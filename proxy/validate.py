@@ -85,6 +85,25 @@ def _reject_constant(name: str) -> Any:
 
 
 def _check_fields(body: dict[str, Any]) -> ChatRequest | RequestError:
+    model, messages, stream = body.get("model"), body.get("messages"), body.get("stream")
+    options, user = body.get("stream_options"), body.get("user")
+    if (  # the usual request, every field of the right type: checked in one pass
+        type(model) is str
+        and model
+        and type(messages) is list
+        and messages
+        and (stream is None or type(stream) is bool)
+        and (options is None or type(options) is dict)
+        and (user is None or type(user) is str)
+    ):
+        streamed = stream is True
+        usage = streamed and options is not None and options.get("include_usage") is True
+        return ChatRequest(body=body, model=model, stream=streamed, include_usage=usage, user=user)
+    return _first_problem(body)
+
+
+def _first_problem(body: dict[str, Any]) -> ChatRequest | RequestError:
+    """The checks one at a time, in OpenAI's order: the first problem found is the answer."""
     model = body.get("model")
     if model is None or model == "":
         return _error(NO_MODEL_MESSAGE)

@@ -113,7 +113,7 @@ class Auth:
             limits, name = self.runtime.config.limits, "this key"
         tokens = estimate_tokens(flow.request.raw_content or b"")
         decision = self.limiter.check(limit_id, self.clock(), limits, tokens)
-        info.ratelimit_headers = decision.headers
+        info.admission = decision
         info.limit_id, info.charged_tokens = limit_id, tokens
         if not decision.allowed:
             self.runtime.counts["rate_limited"] += 1

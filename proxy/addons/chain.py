@@ -22,6 +22,7 @@ from typing import Any
 from mitmproxy import http
 
 from proxy import wire
+from proxy.runtime import METADATA_KEY
 
 log = logging.getLogger(__name__)
 SYNC_HOOKS = (
@@ -103,9 +104,12 @@ class Chain:
 
     def response(self, flow: Any) -> None:
         self._call("response", flow)
+        # done with: freed now, not later by the cyclic collector with the flow
+        flow.metadata.pop(METADATA_KEY, None)
 
     def error(self, flow: Any) -> None:
         self._call("error", flow)
+        flow.metadata.pop(METADATA_KEY, None)
 
     def server_connected(self, data: Any) -> None:
         self._call("server_connected", data)

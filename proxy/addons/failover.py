@@ -282,7 +282,7 @@ class UpstreamReader:
                     info = self._my_flow()
                     if info is None or info is self.answering or timer.expired():
                         return  # not ours, or already timed
-                    wait, _ = self._deadline(info, self._first_byte_s())
+                    wait = self._deadline(info, self._first_byte_s())[0]
                     timer.reschedule(loop.time() + max(0.0, wait))
 
                 self.wake = wake
@@ -303,27 +303,28 @@ class UpstreamReader:
         config = self.failover.runtime.config
         return config.candidate if self.side == "candidate" else config.incumbent
 
-    def _deadline(self, info: FlowInfo, first_byte_s: float | None) -> tuple[float, str]:
-        """Seconds left for the next read of ``info``'s answer, and what passing them means."""
+    def _deadline(self, info: FlowInfo, first_byte_s: float | None) -> tuple[float, str, float]:
+        """Seconds left for the next read of ``info``'s answer, and which limit they are (:func:`_expired`
+        words it): ``first_byte``, ``idle`` or ``total``, with its seconds."""
         settings = self._upstream()
         now = time.perf_counter()
         if first_byte_s is not None:
-            wait, reason = info.started + first_byte_s - now, f"no answer within {first_byte_s:g}s"
+            wait, kind, limit = info.started + first_byte_s - now, "first_byte", first_byte_s
         else:
-            wait, reason = settings.idle_timeout_s, f"silent for {settings.idle_timeout_s:g}s mid-answer"
+            wait, kind, limit = settings.idle_timeout_s, "idle", settings.idle_timeout_s
         total_left = info.started + settings.timeout_s - now
         if total_left < wait:
-            wait, reason = total_left, f"answer not complete within {settings.timeout_s:g}s"
-        return wait, reason
+            wait, kind, limit = total_left, "total", settings.timeout_s
+        return wait, kind, limit
 
     async def _read_within(self, n: int, info: FlowInfo, first_byte_s: float | None = None) -> bytes:
         """One read, fed to the parser, bounded by the side's deadlines (or the first-byte one)."""
-        wait, reason = self._deadline(info, first_byte_s)
+        wait, kind, limit = self._deadline(info, first_byte_s)
         try:
             async with asyncio.timeout(max(0.0, wait)):
                 chunk = await self.inner.read(n)
         except TimeoutError:
-            raise Expired(reason) from None
+            raise Expired(_expired(kind, limit)) from None
         except OSError as exc:
             raise BadAnswer(f"connection failed: {exc!r}") from None
         if self.parser is not None:
@@ -436,6 +437,7 @@ class QuietWriter:
 
     def __init__(self, inner: asyncio.StreamWriter) -> None:
         self.inner = inner
+        self.write = inner.write  # every write: found here, not through __getattr__
 
     async def drain(self) -> None:
         with contextlib.suppress(OSError):
@@ -477,6 +479,16 @@ class DetachedWriter:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.inner.get_extra_info(name, default)
+
+
+def _expired(kind: str, seconds: float) -> str:
+    """Why an answer was given up on (recorded with the pair; a reason starting "no answer", "silent" or
+    "answer not complete" is a timeout)."""
+    if kind == "first_byte":
+        return f"no answer within {seconds:g}s"
+    if kind == "idle":
+        return f"silent for {seconds:g}s mid-answer"
+    return f"answer not complete within {seconds:g}s"
 
 
 def _header(head: bytes, name: str) -> str | None:
