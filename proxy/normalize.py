@@ -283,6 +283,66 @@ def normalize_chunk(
     return _ordered(out, _CHUNK_ORDER)
 
 
+# The keys of SGLang's plain content chunk, at each level; anything else takes normalize_chunk's way.
+_CONTENT_CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
+_CONTENT_CHOICE_KEYS = frozenset({"index", "delta", "logprobs", "finish_reason", "matched_stop"})
+_CONTENT_DELTA_NULLS = ("role", "reasoning_content", "tool_calls")
+
+
+def content_chunk_json(
+    obj: dict[str, Any],
+    requested_model: str,
+    *,
+    include_usage: bool,
+    fingerprint: str | None,
+    chunk_id: str,
+) -> bytes | None:
+    """``wire.dumps(normalize_chunk(obj, ...))`` written directly for the chunk most of a stream is: one choice
+    whose delta is only a piece of ``content`` (no role, tool call, logprobs, finish or usage); None for any
+    other chunk. The same bytes, at a fraction of the cost (tests compare the two on many shapes)."""
+    if not obj.keys() <= _CONTENT_CHUNK_KEYS or obj.get("usage") is not None:
+        return None
+    created, choices = obj.get("created"), obj.get("choices")
+    if type(created) is not int or type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or not choice.keys() <= _CONTENT_CHOICE_KEYS:
+        return None
+    index, delta = choice.get("index"), choice.get("delta")
+    if (
+        type(index) is not int
+        or choice.get("logprobs") is not None
+        or choice.get("finish_reason") is not None
+    ):
+        return None
+    if type(delta) is not dict or type(delta.get("content")) is not str:
+        return None
+    if len(delta) > 1 and (
+        not delta.keys() <= {"content", *_CONTENT_DELTA_NULLS}
+        or any(delta.get(key) is not None for key in _CONTENT_DELTA_NULLS)
+    ):
+        return None
+    dumps = wire.dumps
+    return b"".join(
+        (
+            b'{"id":',
+            dumps(chunk_id),
+            b',"object":"chat.completion.chunk","created":',
+            str(created).encode(),
+            b',"model":',
+            dumps(requested_model),
+            b',"service_tier":"default","system_fingerprint":',
+            dumps(fingerprint),
+            b',"choices":[{"index":',
+            str(index).encode(),
+            b',"delta":{"content":',
+            dumps(delta["content"]),
+            b'},"logprobs":null,"finish_reason":null}]',
+            b',"usage":null}' if include_usage else b"}",
+        )
+    )
+
+
 def completion_id(given: Any) -> str:
     """The candidate's id when it is OpenAI-shaped (``chatcmpl-...``), else a new one (SGLang sends a bare hex)."""
     return given if isinstance(given, str) and given.startswith("chatcmpl-") else wire.new_completion_id()

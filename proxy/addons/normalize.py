@@ -16,7 +16,13 @@ from mitmproxy import http
 from proxy import wire
 from proxy.fields import header, replace_body, set_headers
 from proxy.framing import error_event
-from proxy.normalize import normalize_chunk, normalize_completion, normalize_error, normalize_stream_error
+from proxy.normalize import (
+    content_chunk_json,
+    normalize_chunk,
+    normalize_completion,
+    normalize_error,
+    normalize_stream_error,
+)
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
 from proxy.sse import SSEEvents, event_data
 
@@ -80,12 +86,15 @@ class CandidateStream:
                 obj, requested_model=echo.requested_model, candidate_model=echo.candidate_model
             )
         else:
+            fingerprint = echo.fingerprint or None
+            usage = self.include_usage
+            fast = content_chunk_json(
+                obj, echo.model, include_usage=usage, fingerprint=fingerprint, chunk_id=self.chunk_id
+            )
+            if fast is not None:
+                return b"data: " + fast + b"\n\n"
             obj = normalize_chunk(
-                obj,
-                echo.model,
-                include_usage=self.include_usage,
-                fingerprint=echo.fingerprint or None,
-                chunk_id=self.chunk_id,
+                obj, echo.model, include_usage=usage, fingerprint=fingerprint, chunk_id=self.chunk_id
             )
         return b"data: " + wire.dumps(obj) + b"\n\n"
 

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy import wire
 from proxy.normalize import (
     GENERIC_MESSAGES,
     SGLANG_ONLY_KEYS,
+    content_chunk_json,
     normalize_chunk,
     normalize_completion,
     normalize_error,
@@ -445,3 +446,112 @@ def test_rewrite_model() -> None:
     assert list(got) == list(obj)
     assert obj["model"] == "gpt-4o-mini-2024-07-18"
     assert rewrite_model({"error": {}}, "m") == {"error": {}}
+
+
+# --- the direct writer of plain content chunks -------------------------------------------------------------
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.text(max_size=6),
+    st.just({}),
+    st.just([]),
+    st.just("stop"),
+)
+_DELETE = object()
+_KEYS = {  # per level: the keys SGLang sends, and some it might
+    "chunk": [
+        "id",
+        "object",
+        "created",
+        "model",
+        "choices",
+        "usage",
+        "system_fingerprint",
+        "service_tier",
+        "x",
+    ],
+    "choice": ["index", "delta", "logprobs", "finish_reason", "matched_stop", "text"],
+    "delta": ["role", "content", "reasoning_content", "tool_calls", "refusal"],
+}
+_change = st.tuples(
+    st.sampled_from(sorted(_KEYS)),
+    st.integers(0, 8),
+    st.one_of(st.just(_DELETE), _VALUES, st.lists(st.just({"index": 0, "delta": {}}), max_size=2)),
+)
+
+
+@st.composite
+def _chunk(draw: st.DrawFn) -> dict[str, Any]:
+    """SGLang's content chunk (random text, time, index), with up to three keys changed, added or removed."""
+    delta = {
+        "role": None,
+        "content": draw(st.text(max_size=20)),
+        "reasoning_content": None,
+        "tool_calls": None,
+    }
+    choice = {"index": draw(st.integers(0, 3)), "delta": delta, "logprobs": None, "finish_reason": None}
+    choice["matched_stop"] = None
+    chunk = {
+        "id": "0f1e2d",
+        "object": "chat.completion.chunk",
+        "created": draw(st.integers(0, 2**40)),
+        "model": "qwen:classify",
+        "choices": [choice],
+        "usage": None,
+    }
+    for level, position, value in draw(st.lists(_change, max_size=3)):
+        target = {"chunk": chunk, "choice": choice, "delta": delta}[level]
+        key = _KEYS[level][position % len(_KEYS[level])]
+        if value is _DELETE:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    return chunk
+
+
+@settings(max_examples=300)
+@given(_chunk(), st.booleans(), st.one_of(st.none(), st.just("fp_0123456789")))
+def test_content_chunks_written_directly_are_the_normalized_bytes(
+    chunk: dict[str, Any], include_usage: bool, fingerprint: str | None
+) -> None:
+    kwargs: dict[str, Any] = {"include_usage": include_usage, "fingerprint": fingerprint}
+    fast = content_chunk_json(copy.deepcopy(chunk), "gpt-4o-mini", chunk_id="chatcmpl-X", **kwargs)
+    if fast is not None:
+        slow = normalize_chunk(copy.deepcopy(chunk), "gpt-4o-mini", chunk_id="chatcmpl-X", **kwargs)
+        assert fast == wire.dumps(slow)
+
+
+def test_sglang_content_chunks_take_the_direct_way() -> None:
+    piece = {"role": None, "content": 'Hé "ok"', "reasoning_content": None, "tool_calls": None}
+    chunk = {
+        "id": "7d2c",
+        "object": "chat.completion.chunk",
+        "created": 1733000000,
+        "model": "qwen:classify",
+        "choices": [
+            {"index": 0, "delta": piece, "logprobs": None, "finish_reason": None, "matched_stop": None}
+        ],
+        "usage": None,
+    }
+    for include_usage in (False, True):
+        kwargs: dict[str, Any] = {
+            "include_usage": include_usage,
+            "fingerprint": "fp_1",
+            "chunk_id": "chatcmpl-Y",
+        }
+        fast = content_chunk_json(copy.deepcopy(chunk), "gpt-4o-mini", **kwargs)
+        assert fast is not None and fast == wire.dumps(
+            normalize_chunk(copy.deepcopy(chunk), "gpt-4o-mini", **kwargs)
+        )
+        _validate("CreateChatCompletionStreamResponse", json.loads(fast))
+    first = copy.deepcopy(chunk)
+    first["choices"][0]["delta"]["role"] = "assistant"  # the first delta spells out role, content, refusal
+    last = copy.deepcopy(chunk)
+    last["choices"][0]["finish_reason"] = "stop"
+    for other in (first, last):
+        assert (
+            content_chunk_json(other, "gpt-4o-mini", include_usage=False, fingerprint=None, chunk_id="c")
+            is None
+        )
