@@ -5,7 +5,9 @@ Baselines, each driven with the same load: ``direct`` (the incumbent sim, to tur
 addons). Then our proxy in several configurations (split %, mirror rate, app keys on/off; recording always on).
 Per target: p50/p99 at 1 keep-alive connection, req/s at 16 (and 64 with ``--c64``), streams/s and the time
 to the first ``data:`` chunk of 50-event SSE streams at 16 connections, and the resident memory that 1,000
-streams held open at once (each past its first event) add to the server. Prints each figure and ours / engine,
+streams held open at once (each past its first event) add to the server; beside req/s at 16, the server's CPU time
+per request (its /proc counters over the same slices: on a noisy machine steadier than req/s, which also moves
+with what else runs). Prints each figure and ours / engine,
 then the issue-15 targets for every configuration::
 
     .venv/bin/python bench/proxy_overhead.py             # ~2 minutes: one factor varied at a time
@@ -94,6 +96,7 @@ class Figures:
     p50_ms: float = float("nan")
     p99_ms: float = float("nan")
     rps16: float = float("nan")
+    cpu16_us: float = float("nan")  # the server process's CPU time per request at c=16 (steadier than req/s)
     rps64: float = float("nan")
     wrk64: float = float("nan")
     sse_per_s: float = float("nan")
@@ -333,17 +336,32 @@ def merged(samples: list[_load.Sample]) -> _load.Sample:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (its own threads, not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def interleaved(
-    targets: list[Target], seconds: float, load: Any, rounds: int = ROUNDS, **kwargs: Any
+    targets: list[Target],
+    seconds: float,
+    load: Any,
+    rounds: int = ROUNDS,
+    cpu: dict[str, float] | None = None,
+    **kwargs: Any,
 ) -> dict[str, _load.Sample]:
     """Each target measured in turn, then in the reverse order (ABBA), ``rounds`` times in short slices: targets
-    compared this way see the same background load, which on a shared machine drifts more than they differ."""
+    compared this way see the same background load, which on a shared machine drifts more than they differ.
+    ``cpu``: filled with each server's CPU seconds over its slices."""
     parts: dict[str, list[_load.Sample]] = {t.scenario: [] for t in targets}
     orders = [targets, targets[::-1]] * rounds if len(targets) > 1 else [targets]
     for order in orders:
         for t in order:
             part = seconds / len(orders)
+            before = cpu_seconds(t.pid) if cpu is not None and t.pid is not None else 0.0
             parts[t.scenario].append(_load.measure("127.0.0.1", t.port, *load, part, token=t.token, **kwargs))
+            if cpu is not None and t.pid is not None:
+                cpu[t.scenario] = cpu.get(t.scenario, 0.0) + cpu_seconds(t.pid) - before
     return {name: merged(samples) for name, samples in parts.items()}
 
 
@@ -364,9 +382,12 @@ def measure_targets(results: Results, targets: list[Target], plan: Plan, *, full
         f.bad += one.bad
         f.served = {side: len(v) for side, v in sorted(one.by_upstream.items())}
     if full:
-        for name, many in interleaved(targets, plan.seconds, (whole, 16)).items():
+        cpu: dict[str, float] = {}
+        for name, many in interleaved(targets, plan.seconds, (whole, 16), cpu=cpu).items():
             results.figures[name].rps16 = many.rps
             results.figures[name].bad += many.bad
+            if name in cpu and many.count:
+                results.figures[name].cpu16_us = cpu[name] / many.count * 1e6
         if plan.c64:
             for name, many in interleaved(targets, plan.seconds, (whole, 64)).items():
                 results.figures[name].rps64 = many.rps
@@ -469,6 +490,7 @@ def derived(results: Results, name: str) -> dict[str, float]:
         "added_p50": f.p50_ms - direct.p50_ms,
         "added_p99": f.p99_ms - direct.p99_ms,
         "rps16": f.rps16,
+        "cpu16": f.cpu16_us,
         "rps64": f.rps64,
         "wrk64": f.wrk64,
         "sse_per_s": f.sse_per_s,
@@ -487,6 +509,8 @@ def ratios(results: Results, name: str) -> dict[str, float]:
 
 def table(results: Results) -> list[str]:
     cols = [("+p50 c1", "added_p50", ".3f"), ("+p99 c1", "added_p99", ".3f"), ("rps c16", "rps16", ",.0f")]
+    if any(f.cpu16_us == f.cpu16_us for f in results.figures.values()):
+        cols.append(("CPU us/req", "cpu16", ",.0f"))
     if any(f.rps64 == f.rps64 for f in results.figures.values()):
         cols.append(("rps c64", "rps64", ",.0f"))
     if any(f.wrk64 == f.wrk64 for f in results.figures.values()):
