@@ -272,7 +272,11 @@ class Recorder:
             self.data.sendall(STOP_FRAME)
         except OSError as exc:
             self._lost(exc)
-        self.process.join(max(0.1, deadline - time.monotonic()))  # it exits once all is written or spooled
+        # It exits once all is written or spooled. Its reports are read meanwhile: a full inbox would hold up its
+        # final report (sent blocking, after one per batch that found the inbox full and was dropped).
+        while self.process.is_alive() and time.monotonic() < deadline:
+            self.process.join(0.05)
+            self._read_status()
         self._read_status()  # its last report is waiting
         if self.process.is_alive():
             log.error("the recorder's worker did not finish within %.0fs; stopping it", timeout)

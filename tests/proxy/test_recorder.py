@@ -38,7 +38,8 @@ def test_overflow_drops_and_counts_without_blocking_then_close_flushes(tmp_path:
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: the worker's batch waits
     counts: Counter[str] = Counter()
-    settings = RecordSettings(queue_size=5, batch_size=2, flush_interval_s=0.01)
+    # a batch per pair: the worker reports more often than the status inbox holds before close() reads it
+    settings = RecordSettings(queue_size=5, batch_size=1, flush_interval_s=0.001)
     recorder = Recorder(f"sqlite:///{path}", settings, counts)
     started = time.monotonic()
     submitted = 5_000  # more than the socket to the worker holds
