@@ -1,11 +1,12 @@
 """The recorder: hands each finished split flow to a worker process that turns it into a :class:`Pair` row.
 
 The served path appends the flow to a list. Once per event-loop turn, after that turn's answers went out, the
-flows are pickled together, as plain tuples (:class:`proxy.record_worker.Finished`'s fields), and written to a socket, buffered and
-non-blocking: parsing JSON and SSE, redacting and the store's inserts happen in the worker
+flows are pickled together, as plain tuples of :class:`proxy.record_worker.Finished`'s fields, and written to a
+socket, buffered and non-blocking: parsing JSON and SSE, redacting and the store's inserts happen in the worker
 (:mod:`proxy.record_worker`), which holds no lock the served path needs. While the worker is behind, flows wait
-in a bounded buffer (``record.queue_size`` flows) and beyond it are dropped and counted, never waited for. ``aclose``/``close`` send what is buffered and wait for the worker's last
-write, so SIGTERM loses nothing that was served; if the proxy dies, the worker writes what reached it and exits.
+in a bounded buffer (``record.queue_size`` flows) and beyond it are dropped and counted, never waited for.
+``aclose``/``close`` send what is buffered and wait for the worker's last write, so SIGTERM loses nothing that
+was served; if the proxy dies, the worker writes what reached it and exits.
 
 The worker is forked from multiprocessing's fork server (started once per process, single-threaded, with the
 worker's modules preloaded), so starting one costs milliseconds and never forks the proxy's own threads.
