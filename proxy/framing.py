@@ -51,7 +51,7 @@ class AnswerParser:
         self.data: list[bytes] = []  # body bytes (de-chunked) not yet taken
         self.done = False
         self._head = bytearray()  # what came before the head's end
-        self._named: dict[bytes, str] | None = None
+        self._named: dict[bytes, str] = {}  # the answer's headers by lowercase name, once its head is in
         self._delimited = False  # content-length or chunked: the body's end is marked, not the connection's
 
     def feed(self, chunk: bytes) -> None:
@@ -94,8 +94,11 @@ class AnswerParser:
             return
         self._head = bytearray()
         reason, headers = _split_head(block)
-        names = {name.lower() for name, _ in headers}
-        self._delimited = b"content-length" in names or b"transfer-encoding" in names or status in (204, 304)
+        named: dict[bytes, list[bytes]] = {}
+        for key, value in headers:
+            named.setdefault(key.lower(), []).append(value)
+        self._named = {key: b", ".join(values).decode("latin-1") for key, values in named.items()}
+        self._delimited = b"content-length" in named or b"transfer-encoding" in named or status in (204, 304)
         self.response = Head(status, reason, headers)
 
     def on_body(self, body: bytes) -> None:
@@ -114,13 +117,6 @@ class AnswerParser:
 
     def header(self, name: bytes) -> str:
         """The answer's ``name`` header (lowercase), repeated fields joined with ``", "``; "" when absent."""
-        if self.response is None:
-            return ""
-        if self._named is None:
-            named: dict[bytes, list[bytes]] = {}
-            for key, value in self.response.headers:
-                named.setdefault(key.lower(), []).append(value)
-            self._named = {key: b", ".join(values).decode("latin-1") for key, values in named.items()}
         return self._named.get(name, "")
 
     @property
