@@ -14,7 +14,6 @@ the C parser behind uvicorn; about 6 us an answer where h11 took 140):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from http import HTTPStatus
 
 import httptools
@@ -29,20 +28,66 @@ class BadAnswer(Exception):
     """The upstream's answer is broken (reset, cut, malformed HTTP or JSON); the message says how."""
 
 
-@dataclass
 class Head:
-    """An answer's status line and headers, as the upstream wrote them."""
+    """An answer's status line and headers, as the upstream wrote them. A header is found in the head's bytes
+    when asked for (a few are, per answer); the fields are split into a list only if they are all wanted (a
+    stream's head, re-framed)."""
 
-    status_code: int
-    reason: bytes
-    headers: list[tuple[bytes, bytes]]
+    __slots__ = ("_block", "_fields", "_lower", "_named", "status_code")
+
+    def __init__(self, status_code: int, block: bytes) -> None:
+        self.status_code = status_code
+        self._block = block  # the status line and the header lines, without the blank line that ends them
+        self._lower = block.lower()  # ASCII lower-casing keeps every offset
+        self._named: dict[bytes, str] = {}
+        self._fields: tuple[bytes, list[tuple[bytes, bytes]]] | None = None
+
+    def has(self, name: bytes) -> bool:
+        """Whether a header ``name`` (lowercase) is present."""
+        return self._lower.find(b"\n" + name + b":") >= 0
+
+    def value(self, name: bytes) -> str:
+        """Header ``name`` (lowercase), repeated fields joined with ``", "``; "" when absent."""
+        found = self._named.get(name)
+        if found is None:
+            found = self._named[name] = self._find(name)
+        return found
+
+    def _find(self, name: bytes) -> str:
+        # llhttp accepted this head: no space before a colon, no folded lines, so each field starts a line
+        lower, needle = self._lower, b"\n" + name + b":"
+        at = lower.find(needle)
+        if at < 0:
+            return ""
+        values: list[bytes] = []
+        while at >= 0:
+            start = at + len(needle)
+            end = lower.find(b"\n", start)
+            end = len(lower) if end < 0 else end
+            values.append(self._block[start:end].strip(b" \t\r"))
+            at = lower.find(needle, end)
+        return b", ".join(values).decode("latin-1")
+
+    def _split(self) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        if self._fields is None:
+            self._fields = _split_head(self._block)
+        return self._fields
+
+    @property
+    def reason(self) -> bytes:
+        return self._split()[0]
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return self._split()[1]
 
 
 class AnswerParser:
     """Feeds an upstream's bytes to httptools (llhttp, the parser behind uvicorn) and collects one response.
 
-    llhttp judges the framing; the head it accepted is then split into its lines here, once (a callback per
-    header line from C costs more than the split). 1xx interim answers are skipped; bytes after the answer's end
+    llhttp judges the framing; the few headers the readers judge an answer by are then looked up in the bytes
+    of the head it accepted (:class:`Head`), not split from it one by one (a callback per header line from C
+    costs more than the answer's whole check). 1xx interim answers are skipped; bytes after the answer's end
     are not this answer's and are ignored."""
 
     def __init__(self) -> None:
@@ -51,7 +96,6 @@ class AnswerParser:
         self.data: list[bytes] = []  # body bytes (de-chunked) not yet taken
         self.done = False
         self._head = bytearray()  # what came before the head's end
-        self._named: dict[bytes, str] = {}  # the answer's headers by lowercase name, once its head is in
         self._delimited = False  # content-length or chunked: the body's end is marked, not the connection's
 
     def feed(self, chunk: bytes) -> None:
@@ -87,19 +131,16 @@ class AnswerParser:
             return
         assert self.parser is not None  # called from its feed_data
         status = self.parser.get_status_code()
-        end = _HEAD_END.search(self._head)
-        block = bytes(self._head[: end.start()]) if end is not None else bytes(self._head)
+        start, end = _head_end(self._head)
         if 100 <= status < 200:
-            del self._head[: end.end() if end is not None else len(self._head)]  # the real answer follows
+            del self._head[:end]  # the real answer follows
             return
+        head = Head(status, bytes(self._head[:start]))
         self._head = bytearray()
-        reason, headers = _split_head(block)
-        named: dict[bytes, list[bytes]] = {}
-        for key, value in headers:
-            named.setdefault(key.lower(), []).append(value)
-        self._named = {key: b", ".join(values).decode("latin-1") for key, values in named.items()}
-        self._delimited = b"content-length" in named or b"transfer-encoding" in named or status in (204, 304)
-        self.response = Head(status, reason, headers)
+        self._delimited = (
+            status in (204, 304) or head.has(b"content-length") or head.has(b"transfer-encoding")
+        )
+        self.response = head
 
     def on_body(self, body: bytes) -> None:
         if not self.done:
@@ -117,7 +158,7 @@ class AnswerParser:
 
     def header(self, name: bytes) -> str:
         """The answer's ``name`` header (lowercase), repeated fields joined with ``", "``; "" when absent."""
-        return self._named.get(name, "")
+        return self.response.value(name) if self.response is not None else ""
 
     @property
     def is_stream(self) -> bool:
@@ -166,7 +207,13 @@ class StreamReframer:
         return chunk(error_event(message)) + b"0\r\n\r\n"
 
 
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
+def _head_end(data: bytearray) -> tuple[int, int]:
+    """Where the head in ``data`` ends: its last line's end, and the first byte after the blank line (llhttp
+    accepts CRLF line ends only)."""
+    at = data.find(b"\r\n\r\n")
+    return (at, at + 4) if at >= 0 else (len(data), len(data))
+
+
 _LINE_END = re.compile(rb"\r?\n")
 
 

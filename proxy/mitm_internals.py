@@ -47,15 +47,19 @@ def bound_request_heads(max_head_bytes: int, refuse: Callable[[bytes], bytes]) -
 
     original = getattr(_http1.Http1Server.read_headers, "__wrapped__", _http1.Http1Server.read_headers)
 
+    def refused(self: Any, head: bytes) -> Generator[Any, Any, None]:
+        yield commands.SendData(self.conn, refuse(head))
+        yield commands.CloseConnection(self.conn)
+        self.state = self.done
+
     def read_headers(self: Any, event: Any) -> Generator[Any, Any, None]:
-        if isinstance(event, events.DataReceived) and len(self.buf) > max_head_bytes:
+        # a plain function (mitmproxy runs ``yield from self.state(event)``): the usual head costs no generator
+        if len(self.buf) > max_head_bytes and isinstance(event, events.DataReceived):
             head = bytes(self.buf)[: max_head_bytes + 4]
             if b"\r\n\r\n" not in head:
-                yield commands.SendData(self.conn, refuse(head))
-                yield commands.CloseConnection(self.conn)
-                self.state = self.done
-                return
-        yield from original(self, event)
+                return refused(self, head)
+        generator: Generator[Any, Any, None] = original(self, event)
+        return generator
 
     read_headers.__wrapped__ = original  # type: ignore[attr-defined]
     setattr(_http1.Http1Server, "read_headers", read_headers)  # noqa: B010 - replacing a method

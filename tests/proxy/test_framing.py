@@ -1,4 +1,4 @@
-"""AnswerParser: llhttp frames the answer, the head is split once; what the readers judge an answer by."""
+"""AnswerParser: llhttp frames the answer, its headers are looked up in the head; what readers judge it by."""
 
 from __future__ import annotations
 
@@ -75,3 +75,24 @@ def test_broken_answers_raise() -> None:
         fed([b"HTTP/1.1 200 OK\r\nx-a: 1\r\n  2\r\ncontent-length: 0\r\n\r\n"])
     with pytest.raises(BadAnswer, match="head over"):
         fed([b"HTTP/1.1 200 OK\r\n" + b"x-big: " + b"a" * 70_000])
+
+
+def test_headers_are_found_by_name_in_any_case_and_the_body_is_not_the_head() -> None:
+    """A header is looked up in the head's bytes: any case, repeats joined, padding stripped; a body that looks
+    like header lines (or holds a blank line) is not read as the head."""
+    head = b"\r\n".join(
+        [
+            b"HTTP/1.1 200 OK",
+            b"CONTENT-TYPE:text/plain",
+            b"X-Rep: 1 ",
+            b"x-rep:\t2",
+            b"Content-Length: 30",
+            b"",
+        ]
+    )
+    body = b"\r\n\r\nx-rep: 3\r\nx-late: 4\r\n\r\n"
+    parser = fed([head + b"\r\n" + body.ljust(30, b"z")])
+    assert parser.done and parser.take() == body.ljust(30, b"z")
+    assert parser.header(b"content-type") == "text/plain" and parser.header(b"x-rep") == "1, 2"
+    assert parser.header(b"x-late") == "" and parser.header(b"content-length") == "30"
+    assert parser.response is not None and parser.response.headers[-1] == (b"Content-Length", b"30")
