@@ -3,7 +3,7 @@
 mitmproxy parses an upstream's answer itself and has no notion of a bad one: a body cut half way becomes its 502
 page, a stream that stalls holds the client forever, a stream cut short reaches the client truncated. The
 readers in ``proxy.addons.failover`` sit under mitmproxy and parse the same bytes first with httptools (llhttp,
-the C parser behind uvicorn; about 6 us an answer where h11 took 140):
+the C parser behind uvicorn; judging an OpenAI answer with 18 headers takes about 10 us here, h11 took 140):
 
 - a whole (non-streamed) answer is held until it is complete and, for a 2xx JSON answer, until it parses; a bad
   one never reaches mitmproxy, so a candidate's can still be replaced by the incumbent's;
