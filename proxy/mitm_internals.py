@@ -1,4 +1,5 @@
-"""The one module that reaches into mitmproxy's private structures; everything else uses its public API.
+"""The one module that reaches into mitmproxy's (and asyncio's) private structures; everything else uses their
+public API.
 
 Failover needs the live reader and writer of a server connection, which mitmproxy 11 keeps in
 ``Proxyserver.connections[client_id].transports[server]`` (a ``ConnectionIO``) and reads again for every chunk,
@@ -63,3 +64,15 @@ def bound_request_heads(max_head_bytes: int, refuse: Callable[[bytes], bytes]) -
 
     read_headers.__wrapped__ = original  # type: ignore[attr-defined]
     setattr(_http1.Http1Server, "read_headers", read_headers)  # noqa: B010 - replacing a method
+
+
+def interrupt_read(reader: Any) -> bool:
+    """End the read pending on asyncio ``reader`` (a ``StreamReader``) with ``CancelledError``, raised in the task
+    that awaits it, without cancelling that task: what arrives later stays buffered for the next read. False when
+    no read is waiting (or its data came already). The failover reader's deadlines use it: one timer per
+    connection, moved by each read, instead of a timeout scope (a timer set and cancelled) per read."""
+    waiter = getattr(reader, "_waiter", None)  # StreamReader's future for a read waiting on data
+    if waiter is None or waiter.done():
+        return False
+    waiter.cancel()  # data_received skips a cancelled waiter
+    return True

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import http
@@ -28,7 +27,7 @@ from mitmproxy.proxy import server_hooks
 from core.config import UpstreamSettings
 from core.pair import Side
 from proxy.framing import AnswerParser, BadAnswer, StreamReframer, error_answer
-from proxy.mitm_internals import server_transport
+from proxy.mitm_internals import interrupt_read, server_transport
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime, client_gave_up
 from proxy.sides import SideClient
 
@@ -66,7 +65,7 @@ class Failover:
         if flow.response is None and info.split:
             self.current[flow.client_conn.id] = flow
             for reader in self.readers.get(flow.client_conn.id, {}).values():
-                if reader.wake is not None:
+                if reader.idle:
                     reader.wake()
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
@@ -98,7 +97,9 @@ class Failover:
 
     def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
         readers = self.readers.get(data.client.id, {})
-        readers.pop(data.server.id, None)
+        reader = readers.pop(data.server.id, None)
+        if reader is not None:
+            reader.stop_timer()
         if not readers:
             self.readers.pop(data.client.id, None)
 
@@ -205,7 +206,13 @@ class UpstreamReader:
         self.reframer: StreamReframer | None = None
         self.replacement: asyncio.Queue[bytes] | None = None
         self.closed = False  # we ended an answer ourselves: the connection is done
-        self.wake: Callable[[], None] | None = None  # gives an idle read a new flow's first deadline
+        self.idle = False  # reading between answers, with no deadline until a flow of ours starts (wake)
+        # Deadlines: the loop time by which the read in progress must return. One timer per reader, re-armed
+        # only when it fires before the deadline (which each read moves later), not set and cancelled per read.
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._cut = False  # the timer interrupted the read in progress
+        self._loop = asyncio.get_running_loop()
 
     async def read(self, n: int = -1) -> bytes:
         if self.blind and self.replacement is None:
@@ -272,26 +279,57 @@ class UpstreamReader:
 
     async def _idle_read(self, n: int) -> bytes | None:
         """Read with no deadline until a new flow of ours starts (``wake``), then within that flow's first
-        deadline: the read goes on (data that comes is that flow's answer); None when the deadline passed. The read
-        is direct (no task); an expired deadline interrupts it and leaves any data buffered."""
+        deadline: the read goes on (data that comes is that flow's answer); None when the deadline passed."""
+        self.idle = True
         try:
-            async with asyncio.timeout(None) as timer:
-                loop = asyncio.get_running_loop()
+            return await self._read(n, None)
+        finally:
+            self.idle = False
 
-                def wake() -> None:
-                    info = self._my_flow()
-                    if info is None or info is self.answering or timer.expired():
-                        return  # not ours, or already timed
-                    wait = self._deadline(info, self._first_byte_s())[0]
-                    timer.reschedule(loop.time() + max(0.0, wait))
+    def wake(self) -> None:
+        """A flow started: an idle read of ours gets that flow's first deadline."""
+        info = self._my_flow()
+        if info is None or info is self.answering:
+            return  # not ours, or its answer is being read already
+        self._until(self._deadline_of(info, self._first_byte_s())[0])
 
-                self.wake = wake
-                try:
-                    return await self.inner.read(n)
-                finally:
-                    self.wake = None
-        except TimeoutError:
-            return None
+    async def _read(self, n: int, wait: float | None) -> bytes | None:
+        """One read of the connection within ``wait`` seconds (None: until :meth:`wake` sets a deadline); None
+        when the deadline passed first (any data that comes later stays buffered)."""
+        if wait is not None:
+            self._until(wait)
+        try:
+            return await self.inner.read(n)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._cut and task is not None and not task.cancelling():
+                return None  # our deadline, not a cancellation of the connection
+            raise
+        finally:
+            self._deadline, self._cut = None, False
+
+    def _until(self, wait: float) -> None:
+        deadline = self._deadline = self._loop.time() + max(0.0, wait)
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return  # no read under a deadline now: the next one arms the timer again
+        if self._loop.time() < deadline:
+            self._timer = self._loop.call_at(deadline, self._on_timer)  # the read's deadline moved on
+        elif interrupt_read(self.inner):
+            self._cut = True
+
+    def stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _first_byte_s(self) -> float | None:
         """The first-byte deadline of this side's answers (the candidate's; the incumbent has only idle ones)."""
@@ -303,7 +341,7 @@ class UpstreamReader:
         config = self.failover.runtime.config
         return config.candidate if self.side == "candidate" else config.incumbent
 
-    def _deadline(self, info: FlowInfo, first_byte_s: float | None) -> tuple[float, str, float]:
+    def _deadline_of(self, info: FlowInfo, first_byte_s: float | None) -> tuple[float, str, float]:
         """Seconds left for the next read of ``info``'s answer, and which limit they are (:func:`_expired`
         words it): ``first_byte``, ``idle`` or ``total``, with its seconds."""
         settings = self._upstream()
@@ -319,14 +357,13 @@ class UpstreamReader:
 
     async def _read_within(self, n: int, info: FlowInfo, first_byte_s: float | None = None) -> bytes:
         """One read, fed to the parser, bounded by the side's deadlines (or the first-byte one)."""
-        wait, kind, limit = self._deadline(info, first_byte_s)
+        wait, kind, limit = self._deadline_of(info, first_byte_s)
         try:
-            async with asyncio.timeout(max(0.0, wait)):
-                chunk = await self.inner.read(n)
-        except TimeoutError:
-            raise Expired(_expired(kind, limit)) from None
+            chunk = await self._read(n, wait)
         except OSError as exc:
             raise BadAnswer(f"connection failed: {exc!r}") from None
+        if chunk is None:
+            raise Expired(_expired(kind, limit))
         if self.parser is not None:
             self.parser.feed(chunk)
         return chunk

@@ -7,6 +7,7 @@ test fails first and names the assumption.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 
@@ -15,7 +16,7 @@ from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.proxy import server
 from mitmproxy.test import taddons
 
-from proxy.mitm_internals import server_transport
+from proxy.mitm_internals import interrupt_read, server_transport
 
 
 def test_the_pinned_major_release_is_installed() -> None:
@@ -61,3 +62,24 @@ def test_a_failed_upstream_write_cancels_its_connection() -> None:
     """Why failover wraps the writer (QuietWriter): mitmproxy would cancel the connection before its reader
     could judge the answer."""
     assert "handler.cancel" in inspect.getsource(server.ConnectionHandler.drain_writers)
+
+
+def test_a_pending_stream_read_is_interrupted_and_later_data_kept() -> None:
+    """asyncio's StreamReader parks a waiting read on ``_waiter``; cancelling that future ends the read (and no
+    other) without a cancellation of the task, and data fed afterwards is read by the next read (failover's
+    deadlines rely on it)."""
+
+    async def scenario() -> tuple[bool, int, bytes, bool]:
+        reader = asyncio.StreamReader()
+        assert not interrupt_read(reader)  # nothing waits
+        pending = asyncio.ensure_future(reader.read(100))
+        await asyncio.sleep(0)
+        interrupted = interrupt_read(reader)
+        reader.feed_data(b"late")  # in the same loop turn: the cancelled waiter is skipped, the bytes kept
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+        return interrupted, pending.cancelling(), await reader.read(100), pending.cancelled()
+
+    interrupted, task_cancels, later, cancelled = asyncio.run(scenario())
+    assert interrupted and cancelled and task_cancels == 0
+    assert later == b"late"
