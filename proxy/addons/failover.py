@@ -309,6 +309,7 @@ class UpstreamReader:
             self._deadline, self._cut = None, False
 
     def _until(self, wait: float) -> None:
+        """The read in progress must end ``wait`` seconds from now; the timer moves only if that is sooner."""
         deadline = self._deadline = self._loop.time() + max(0.0, wait)
         timer = self._timer
         if timer is None or timer.when() > deadline:
@@ -317,6 +318,7 @@ class UpstreamReader:
             self._timer = self._loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
+        """Interrupt the read if its deadline passed; if the deadline moved on, wait for it instead."""
         self._timer = None
         deadline = self._deadline
         if deadline is None:
