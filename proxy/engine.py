@@ -16,6 +16,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from mitmproxy import master, options
@@ -36,6 +37,7 @@ from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
 from proxy.addons.verify import VerifyKey
+from proxy.direct import DirectClient
 from proxy.intercept import mode_options
 from proxy.keys import KeyStore
 from proxy.limits_redis import SharedLimiter
@@ -102,6 +104,7 @@ class ProxyServer:
         self.inflight = InFlight()
         self.master: master.Master | None = None
         self.sides: SideClient | None = None
+        self.direct: DirectClient | None = None
         self.mirror: Mirror | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -113,6 +116,7 @@ class ProxyServer:
         normalize -> mirror -> record -> metrics."""
         runtime = self.runtime
         self.sides = SideClient(runtime)
+        self.direct = direct_client(self.config)
         record = Record(runtime, self.recorder)
         self.mirror = Mirror(runtime, self.sides, record)
         return [
@@ -122,7 +126,7 @@ class ProxyServer:
             Route(runtime),
             VerifyKey(runtime, self.keys, self.sides),
             Upstream(runtime),
-            Failover(runtime, self.sides, mitm),
+            Failover(runtime, self.sides, mitm, self.direct),
             Normalize(runtime),
             self.mirror,
             record,
@@ -271,6 +275,8 @@ class ProxyServer:
                 await asyncio.wait_for(self._run_task, 5)
         if self.sides is not None:
             await self.sides.aclose()
+        if self.direct is not None:
+            self.direct.close()
         if self._admin is not None:
             self._admin.shutdown()
             self._admin.server_close()
@@ -281,6 +287,20 @@ class ProxyServer:
             await asyncio.to_thread(self._put_status)
         await asyncio.to_thread(self.store.close)
         log.info("proxy stopped; %d rows recorded", self.recorder.written)
+
+
+def answer_size_limit(config: Settings) -> int:
+    """The most bytes of a message the proxy holds: a hard stop far above the request limit."""
+    return config.max_body_bytes * 4 + 1_048_576
+
+
+def direct_client(config: Settings) -> DirectClient | None:
+    """The client that fetches split whole answers itself (``proxy.direct``): in reverse mode, when both sides
+    are plain HTTP. Otherwise (TLS to either side, intercept mode) they come through mitmproxy's upstream side."""
+    plain = all(urlsplit(u.url).scheme == "http" for u in (config.incumbent, config.candidate))
+    if config.mode == "intercept" or not plain:
+        return None
+    return DirectClient(config.failover.connect_timeout_s, answer_size_limit(config))
 
 
 def build_master(config: Settings) -> master.Master:
@@ -295,7 +315,7 @@ def build_master(config: Settings) -> master.Master:
     opts.update(
         **mode_options(config, host, port),
         connection_strategy="lazy",
-        body_size_limit=str(config.max_body_bytes * 4 + 1_048_576),  # a hard stop far above ours
+        body_size_limit=str(answer_size_limit(config)),
         ssl_insecure=False,
     )
     return mitm

@@ -78,6 +78,11 @@ class Head:
         return self._split()[0]
 
     @property
+    def http_version(self) -> bytes:
+        """``HTTP/1.1`` or ``HTTP/1.0``, as the status line says."""
+        return self._block[:8]
+
+    @property
     def headers(self) -> list[tuple[bytes, bytes]]:
         return self._split()[1]
 
@@ -159,6 +164,11 @@ class AnswerParser:
     def header(self, name: bytes) -> str:
         """The answer's ``name`` header (lowercase), repeated fields joined with ``", "``; "" when absent."""
         return self.response.value(name) if self.response is not None else ""
+
+    @property
+    def delimited(self) -> bool:
+        """The body's end is marked (content-length, chunked, or none by its status), not the connection's."""
+        return self._delimited
 
     @property
     def is_stream(self) -> bool:

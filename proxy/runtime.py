@@ -76,6 +76,7 @@ class FlowInfo:
     mirror_pending: bool = False
     client_auth: str | None = None
     client_fields: tuple[tuple[bytes, bytes], ...] = ()  # the app's headers as sent (mitmproxy's raw fields)
+    client_path: str = ""  # the request's path before a candidate's base path was put before it
 
     @property
     def client_headers(self) -> list[tuple[str, str]]:

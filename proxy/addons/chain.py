@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mitmproxy import http
@@ -96,8 +96,28 @@ class Chain:
     def requestheaders(self, flow: Any) -> None:
         self._call("requestheaders", flow)
 
-    def request(self, flow: Any) -> None:
-        self._call("request", flow)
+    def request(self, flow: Any) -> Awaitable[None] | None:
+        """The request hooks; a hook may return a coroutine function that answers the flow itself (a whole
+        answer fetched directly, ``proxy.direct``): it is awaited once every request hook has run, unless one of
+        them answered the flow meanwhile."""
+        answer: Callable[[], Awaitable[None]] | None = None
+        for hook in self.hooks["request"]:
+            try:
+                returned = hook(flow)
+            except Exception:
+                self._failed("request", hook, flow)
+                continue
+            if returned is not None:
+                answer = returned
+        if answer is None or flow.response is not None:
+            return None
+        return self._answer(flow, answer)
+
+    async def _answer(self, flow: Any, answer: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await answer()
+        except Exception:
+            self._failed("request", answer, flow)
 
     def responseheaders(self, flow: Any) -> None:
         self._call("responseheaders", flow)

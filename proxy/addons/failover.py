@@ -11,6 +11,11 @@ bytes of the candidate's connection:
 
 Either way the client gets an ordinary response (streamed if it asked for a stream). Each failover is counted,
 feeds the circuit breaker, and is recorded with the candidate's failure.
+
+Over plain HTTP in reverse mode, a split request that wants a whole answer never reaches mitmproxy's upstream
+side: :meth:`Failover.answer_whole` fetches it with :mod:`proxy.direct` under the same rules (the same deadlines,
+the same reasons, the incumbent's answer in place of a broken candidate's), which costs a fraction of mitmproxy's
+upstream side and our reader under it. The rest above applies to streams, TLS upstreams and intercept mode.
 """
 
 from __future__ import annotations
@@ -19,14 +24,20 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mitmproxy import http
+from mitmproxy.net.http.http1 import assemble_request_head
 from mitmproxy.proxy import server_hooks
 
 from core.config import UpstreamSettings
 from core.pair import Side
-from proxy.framing import AnswerParser, BadAnswer, StreamReframer, error_answer
+from proxy.addons.front import proxy_error
+from proxy.addons.upstream import to_incumbent
+from proxy.direct import Deadlines, DirectClient, Expired, Unreachable, expired_reason
+from proxy.fields import header, replace_body
+from proxy.framing import AnswerParser, BadAnswer, StreamReframer, chunk, error_answer
 from proxy.mitm_internals import interrupt_read, server_transport
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime, client_gave_up
 from proxy.sides import SideClient
@@ -42,10 +53,13 @@ ANSWER_BROKEN_MESSAGE = (
 
 
 class Failover:
-    def __init__(self, runtime: Runtime, sides: SideClient, master: Any = None) -> None:
+    def __init__(
+        self, runtime: Runtime, sides: SideClient, master: Any = None, direct: DirectClient | None = None
+    ) -> None:
         self.runtime = runtime
         self.sides = sides
         self.master = master
+        self.direct = direct  # None: every answer comes through mitmproxy's upstream side and our reader
         self.current: dict[str, http.HTTPFlow] = {}  # client connection id -> its split flow in flight
         self.relays: dict[str, FlowInfo] = {}
         # client connection id -> server connection id -> the reader of that upstream connection
@@ -60,13 +74,82 @@ class Failover:
             self.responder.close()
             await self.responder.wait_closed()
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Callable[[], Awaitable[None]] | None:
+        """A split request wanting a whole answer is answered by :meth:`answer_whole` once every request hook
+        has run (the chain calls what this returns); any other split request is read by
+        :class:`UpstreamReader`."""
         info: FlowInfo = flow.metadata[METADATA_KEY]
         if flow.response is None and info.split:
+            if self.direct is not None and not info.stream:
+                return lambda: self.answer_whole(flow, info)
             self.current[flow.client_conn.id] = flow
             for reader in self.readers.get(flow.client_conn.id, {}).values():
                 if reader.idle:
                     reader.wake()
+        return None
+
+    # --- whole answers, fetched directly (proxy.direct) -------------------------------------------------
+
+    async def answer_whole(self, flow: http.HTTPFlow, info: FlowInfo) -> None:
+        """Fetch the chosen side's whole answer into ``flow.response``, with the reader's rules: a candidate
+        that is unreachable, resets, cuts its body, times out, answers 5xx or malformed JSON is replaced by the
+        incumbent's answer; a broken incumbent answer becomes OpenAI's 502 or 504 error."""
+        if info.side == "candidate":
+            parser: AnswerParser | None = None
+            try:
+                parser = await self._exchange(flow, info, info.started)
+                if parser.status >= 500:
+                    raise BadAnswer(f"candidate answered {parser.status}")
+                parser.check_json()
+            except Unreachable:
+                self.switch(info, "candidate refused the connection", status=0)
+            except (BadAnswer, Expired) as exc:
+                status = parser.status if parser is not None and isinstance(exc, BadAnswer) else 0
+                self.switch(info, str(exc), status)
+            else:
+                self.runtime.circuit.record_success()
+                flow.response = answer_response(parser)
+                return
+            request = flow.request
+            request.headers.fields = info.client_fields  # the app's headers, before the candidate's rewrite
+            request.path = info.client_path  # without the candidate's base path
+            to_incumbent(self.runtime, flow, info)
+            replace_body(request, info.raw_body)
+            started = time.perf_counter()  # the incumbent's deadlines count from here, as a relay's did
+        else:
+            started = info.started
+        try:
+            parser = await self._exchange(flow, info, started)
+        except Unreachable as exc:
+            self._broken_incumbent(info, f"unreachable: {exc}")
+            flow.response = proxy_error(502)
+        except (BadAnswer, Expired) as exc:
+            self._broken_incumbent(info, str(exc))
+            flow.response = answer_response(
+                parsed(error_answer(504 if isinstance(exc, Expired) else 502, ANSWER_BROKEN_MESSAGE))
+            )
+        else:
+            flow.response = answer_response(parser)
+
+    def _broken_incumbent(self, info: FlowInfo, reason: str) -> None:
+        info.upstream_error = f"incumbent: {reason}"
+        self.runtime.counts["upstream_errors"] += 1
+        log.warning("incumbent %s: %s", info.pair_id, reason)
+
+    async def _exchange(self, flow: http.HTTPFlow, info: FlowInfo, started: float) -> AnswerParser:
+        assert self.direct is not None
+        config = self.runtime.config
+        if info.side == "candidate":
+            candidate = config.candidate
+            deadlines = Deadlines(
+                candidate.idle_timeout_s, candidate.timeout_s, config.failover.first_byte_timeout_s
+            )
+        else:
+            deadlines = Deadlines(config.incumbent.idle_timeout_s, config.incumbent.timeout_s)
+        request = flow.request
+        return await self.direct.exchange(
+            (request.host, request.port), request_bytes(request), started, deadlines
+        )
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         flow = self.current.get(data.client.id)
@@ -165,10 +248,6 @@ class Failover:
         finally:
             with contextlib.suppress(OSError):
                 writer.close()
-
-
-class Expired(Exception):
-    """A deadline passed while reading an answer; the message says which."""
 
 
 class UpstreamReader:
@@ -344,8 +423,8 @@ class UpstreamReader:
         return config.candidate if self.side == "candidate" else config.incumbent
 
     def _deadline_of(self, info: FlowInfo, first_byte_s: float | None) -> tuple[float, str, float]:
-        """Seconds left for the next read of ``info``'s answer, and which limit they are (:func:`_expired`
-        words it): ``first_byte``, ``idle`` or ``total``, with its seconds."""
+        """Seconds left for the next read of ``info``'s answer, and which limit they are
+        (:func:`proxy.direct.expired_reason` words it): ``first_byte``, ``idle`` or ``total``, with its seconds."""
         settings = self._upstream()
         now = time.perf_counter()
         if first_byte_s is not None:
@@ -365,7 +444,7 @@ class UpstreamReader:
         except OSError as exc:
             raise BadAnswer(f"connection failed: {exc!r}") from None
         if chunk is None:
-            raise Expired(_expired(kind, limit))
+            raise Expired(expired_reason(kind, limit))
         if self.parser is not None:
             self.parser.feed(chunk)
         return chunk
@@ -520,14 +599,38 @@ class DetachedWriter:
         return self.inner.get_extra_info(name, default)
 
 
-def _expired(kind: str, seconds: float) -> str:
-    """Why an answer was given up on (recorded with the pair; a reason starting "no answer", "silent" or
-    "answer not complete" is a timeout)."""
-    if kind == "first_byte":
-        return f"no answer within {seconds:g}s"
-    if kind == "idle":
-        return f"silent for {seconds:g}s mid-answer"
-    return f"answer not complete within {seconds:g}s"
+def request_bytes(request: http.Request) -> bytes:
+    """``request`` as mitmproxy's HTTP/1 client would send it: its head, then its body (chunked again when a
+    ``transfer-encoding`` frames it; mitmproxy holds the body de-chunked)."""
+    body = request.raw_content or b""
+    if "chunked" in header(request.headers, b"transfer-encoding").lower():
+        body = chunk(body) + b"0\r\n\r\n"
+    head: bytes = assemble_request_head(request)
+    return head + body
+
+
+def parsed(raw: bytes) -> AnswerParser:
+    """A whole answer we made ourselves, parsed as an upstream's would be."""
+    parser = AnswerParser()
+    parser.feed(raw)
+    return parser
+
+
+def answer_response(parser: AnswerParser) -> http.Response:
+    """The complete answer ``parser`` holds, as mitmproxy's response (its headers as the upstream sent them)."""
+    head = parser.response
+    assert head is not None and parser.done
+    now = time.time()
+    return http.Response(
+        head.http_version,
+        head.status_code,
+        head.reason,
+        http.Headers(head.headers),
+        parser.take(),
+        None,
+        now,
+        now,
+    )
 
 
 def _header(head: bytes, name: str) -> str | None:

@@ -65,6 +65,7 @@ class Upstream:
             self.to_incumbent(flow, info)
             return
         url, key, body = side_request(self.runtime, info, "candidate")
+        info.client_path = flow.request.path  # for a failover to the incumbent
         retarget(flow, url, key, drop=() if key else ("authorization",))
         replace_body(flow.request, body)
 
@@ -80,8 +81,13 @@ class Upstream:
         self.responseheaders(flow)  # also for answers made by an addon (failover, rejections)
 
     def to_incumbent(self, flow: http.HTTPFlow, info: FlowInfo) -> None:
-        if info.key is None:
-            retarget(flow, self.runtime.config.incumbent.url)
-            return
-        key = incumbent_auth(self.runtime, info)
-        retarget(flow, self.runtime.config.incumbent.url, key, drop=() if key else ("authorization",))
+        to_incumbent(self.runtime, flow, info)
+
+
+def to_incumbent(runtime: Runtime, flow: http.HTTPFlow, info: FlowInfo) -> None:
+    """Point ``flow`` (with the app's headers) at the incumbent: the app's own key, or ours for an app key."""
+    if info.key is None:
+        retarget(flow, runtime.config.incumbent.url)
+        return
+    key = incumbent_auth(runtime, info)
+    retarget(flow, runtime.config.incumbent.url, key, drop=() if key else ("authorization",))

@@ -1,0 +1,219 @@
+"""Whole answers to split requests, fetched by the proxy itself over pooled plain-HTTP connections.
+
+mitmproxy's upstream side (a server connection per client connection, its HTTP/1 layer and h11 parsing the
+answer, events and hooks per connection) cost as much per request as all our addons together, and the failover
+reader then parsed every answer a second time under it. A split request that wants a whole answer (no stream)
+is sent from the ``request`` hook instead (``Failover.request``): the request as mitmproxy would send it, on a
+kept-alive connection of our pool, the answer parsed once by httptools (:class:`proxy.framing.AnswerParser`)
+within the side's deadlines, and handed to mitmproxy as ``flow.response``. Streams, TLS upstreams and intercept
+mode keep mitmproxy's upstream side and the failover reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from proxy.framing import AnswerParser, BadAnswer
+
+MAX_IDLE_PER_ADDRESS = 64
+
+
+class Unreachable(Exception):
+    """No connection to the upstream (refused, unreachable, or not within the connect timeout)."""
+
+
+class Expired(Exception):
+    """A deadline passed before the answer was complete; the message says which."""
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Seconds, from the request's start (``first_byte``, ``total``) or from the last byte (``idle``)."""
+
+    idle: float
+    total: float
+    first_byte: float | None = None  # None: until the first byte, the idle deadline applies
+
+
+def expired_reason(kind: str, seconds: float) -> str:
+    """Why an answer was given up on (recorded with the pair; a reason starting "no answer", "silent" or
+    "answer not complete" is a timeout)."""
+    if kind == "first_byte":
+        return f"no answer within {seconds:g}s"
+    if kind == "idle":
+        return f"silent for {seconds:g}s mid-answer"
+    return f"answer not complete within {seconds:g}s"
+
+
+class _Connection(asyncio.Protocol):
+    """One kept-alive upstream connection; at most one request on it at a time."""
+
+    def __init__(self, address: tuple[str, int], max_bytes: int) -> None:
+        self.address = address
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.transport: asyncio.Transport | None = None
+        self.parser: AnswerParser | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.got_bytes = False
+        self.last_byte = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports do not subclass it
+
+    def data_received(self, data: bytes) -> None:
+        parser, waiter = self.parser, self.waiter
+        if parser is None or waiter is None or waiter.done():
+            self.close()  # bytes nobody asked for: this connection cannot be trusted with another request
+            return
+        self.got_bytes = True
+        self.last_byte = time.monotonic()
+        self.received += len(data)
+        if self.received > self.max_bytes:
+            waiter.set_exception(BadAnswer(f"answer over {self.max_bytes} bytes"))
+            return
+        try:
+            parser.feed(data)
+        except BadAnswer as exc:
+            waiter.set_exception(exc)
+            return
+        if parser.done:
+            waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        parser, waiter = self.parser, self.waiter
+        if parser is None or waiter is None or waiter.done():
+            return
+        try:
+            parser.feed(b"")  # an answer delimited by the connection's end is complete now
+        except BadAnswer as bad:
+            waiter.set_exception(bad)
+            return
+        waiter.set_result(None)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class DirectClient:
+    """Pooled plain-HTTP/1.1 connections to the upstreams, one request at a time on each."""
+
+    def __init__(self, connect_timeout_s: float, max_answer_bytes: int) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self.max_answer_bytes = max_answer_bytes  # head and body; a larger answer is a broken one
+        self.idle: dict[tuple[str, int], list[_Connection]] = {}
+
+    async def exchange(
+        self, address: tuple[str, int], request: bytes, started: float, deadlines: Deadlines
+    ) -> AnswerParser:
+        """Send ``request`` (whole HTTP/1.1 bytes) and return the parsed, complete answer. ``started``: the
+        request's start (``time.perf_counter``), which the first-byte and total deadlines count from.
+
+        Raises :class:`Unreachable`, :class:`Expired` or :class:`BadAnswer` (reset, cut, malformed)."""
+        for attempt in (0, 1):
+            connection, reused = await self._connection(address)
+            try:
+                return await self._on(connection, request, started, deadlines)
+            except BadAnswer:
+                # a kept-alive connection the upstream closed while it idled: once more, on a new one
+                if not (reused and not connection.got_bytes and attempt == 0):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _connection(self, address: tuple[str, int]) -> tuple[_Connection, bool]:
+        idle = self.idle.get(address)
+        while idle:
+            connection = idle.pop()
+            if not connection.closed:
+                return connection, True
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(address, self.max_answer_bytes), *address),
+                self.connect_timeout_s,
+            )
+        except (OSError, TimeoutError) as exc:
+            raise Unreachable(str(exc) or type(exc).__name__) from None
+        return connection, False
+
+    async def _on(
+        self, connection: _Connection, request: bytes, started: float, deadlines: Deadlines
+    ) -> AnswerParser:
+        loop = asyncio.get_running_loop()
+        parser = connection.parser = AnswerParser()
+        waiter = connection.waiter = loop.create_future()
+        connection.got_bytes, connection.received = False, 0
+        sent = connection.last_byte = time.monotonic()
+        # the request's start on the monotonic clock (perf_counter's epoch differs)
+        start = sent - (time.perf_counter() - started)
+        assert connection.transport is not None
+        connection.transport.write(request)
+        timer: asyncio.TimerHandle | None = None
+        reason: list[str] = []
+
+        def due() -> tuple[float, str, float]:
+            if not connection.got_bytes and deadlines.first_byte is not None:
+                when, kind, limit = start + deadlines.first_byte, "first_byte", deadlines.first_byte
+            else:
+                when, kind, limit = connection.last_byte + deadlines.idle, "idle", deadlines.idle
+            if start + deadlines.total < when:
+                when, kind, limit = start + deadlines.total, "total", deadlines.total
+            return when, kind, limit
+
+        def on_timer() -> None:
+            nonlocal timer
+            when, kind, limit = due()
+            now = time.monotonic()
+            if now < when:  # bytes came meanwhile: the deadline moved on
+                timer = loop.call_later(when - now, on_timer)
+            elif not waiter.done():
+                reason.append(expired_reason(kind, limit))
+                waiter.cancel()
+
+        # No timer is moved as bytes arrive: it fires at the earliest any deadline could pass (an idle one counts
+        # from a byte, so from now at the earliest), and then waits again for the one now due.
+        timer = loop.call_later(max(0.0, min(due()[0], sent + deadlines.idle) - sent), on_timer)
+        ok = False
+        try:
+            await waiter
+            ok = True
+        except asyncio.CancelledError:
+            if not reason:
+                raise  # not our deadline: the flow itself was cancelled
+            raise Expired(reason[0]) from None
+        finally:
+            timer.cancel()
+            connection.parser = connection.waiter = None
+            if ok and _reusable(parser):
+                self._release(connection)
+            else:
+                connection.close()
+        return parser
+
+    def _release(self, connection: _Connection) -> None:
+        if connection.closed:
+            return
+        idle = self.idle.setdefault(connection.address, [])
+        if len(idle) >= MAX_IDLE_PER_ADDRESS:
+            connection.close()
+        else:
+            idle.append(connection)
+
+    def close(self) -> None:
+        for idle in self.idle.values():
+            for connection in idle:
+                connection.close()
+        self.idle.clear()
+
+
+def _reusable(parser: AnswerParser) -> bool:
+    head = parser.response
+    if head is None or not parser.delimited:
+        return False
+    return "close" not in head.value(b"connection").lower() and head.http_version == b"HTTP/1.1"
