@@ -37,6 +37,7 @@ from proxy.runtime import FlowInfo
 log = logging.getLogger(__name__)
 STOP_FRAME = HEADER.pack(0)
 WORKER_MODULES = ["proxy.record_worker"]
+FLUSH_DELAY_S = 0.005  # how long a finished flow may wait to be handed over with the next ones
 
 
 @contextmanager
@@ -140,7 +141,9 @@ class Recorder:
                 self._flush()  # no event loop (a tool or a test): write now, never waiting
             else:
                 self._flush_scheduled = True
-                loop.call_soon(self._flush)  # every flow finished in this loop turn, in one write
+                # the flows finished within FLUSH_DELAY_S, in one write: under load a hand-over (a pickle, a
+                # write, a wake of the worker) per loop turn cost more than the pairs it carried
+                loop.call_later(FLUSH_DELAY_S, self._flush)
         return True
 
     def _frame_fresh(self) -> None:
@@ -180,6 +183,8 @@ class Recorder:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._closed:
+            return  # close() sent what was left
         self._frame_fresh()
         pending = self._pending
         while pending:
