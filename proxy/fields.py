@@ -56,21 +56,26 @@ def set_headers(headers: http.Headers, values: Mapping[str, str], drop: Iterable
     present = _mapped(old)  # usually mapped already: the addon read this message just before
     gone = {lower for lower in (name.lower().encode() for name in drop) if lower in present}
     if not gone and present.keys().isdisjoint(new):  # the usual case: new fields, appended
-        headers.fields = old + tuple(new.items())
-        return
-    placed: set[bytes] = set()
-    fields: list[tuple[bytes, bytes]] = []
-    for key, value in old:
-        lower = key.lower()
-        if lower in gone or lower in placed:  # dropped, or a repeat of a field already set
-            continue
-        if lower in new:
-            fields.append((key, new[lower]))
-            placed.add(lower)
-        else:
-            fields.append((key, value))
-    fields.extend((name, value) for name, value in new.items() if name not in placed)
-    headers.fields = tuple(fields)
+        fields = old + tuple(new.items())
+    else:
+        placed: set[bytes] = set()
+        rebuilt: list[tuple[bytes, bytes]] = []
+        for key, value in old:
+            lower = key.lower()
+            if lower in gone or lower in placed:  # dropped, or a repeat of a field already set
+                continue
+            if lower in new:
+                rebuilt.append((key, new[lower]))
+                placed.add(lower)
+            else:
+                rebuilt.append((key, value))
+        rebuilt.extend((name, value) for name, value in new.items() if name not in placed)
+        fields = tuple(rebuilt)
+    headers.fields = fields
+    # the next hook reads this message again: its map follows from the old one, not from every field again
+    mapped = {name: value for name, value in present.items() if name not in gone}
+    mapped.update(new)
+    _last.pair = (fields, mapped)
 
 
 def replace_body(message: http.Message, body: bytes, headers: Mapping[str, str] | None = None) -> None:

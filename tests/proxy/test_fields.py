@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import gzip
 
+from hypothesis import given
+from hypothesis import strategies as st
 from mitmproxy import http
 from mitmproxy.test import tutils
 
 from proxy.fields import header, replace_body, set_headers
+
+NAMES = [b"Content-Type", b"content-type", b"Set-Cookie", b"Server", b"x-request-id", b"X-Note"]
 
 
 def answer_headers() -> http.Headers:
@@ -65,3 +69,19 @@ def test_a_read_after_a_write_sees_the_write() -> None:
     assert header(headers, b"server") == "openai"
     headers["Server"] = "mitmproxy's own setter"
     assert header(headers, b"server") == "mitmproxy's own setter"
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from([b"1", b"x y", b""])), max_size=8),
+    st.dictionaries(st.sampled_from([n.decode() for n in NAMES]), st.sampled_from(["v", "w w"]), max_size=3),
+    st.lists(st.sampled_from([n.decode().upper() for n in NAMES]), max_size=2),
+)
+def test_a_read_after_a_write_is_what_mitmproxy_reads(
+    fields: list[tuple[bytes, bytes]], values: dict[str, str], drop: list[str]
+) -> None:
+    headers = http.Headers(fields)
+    header(headers, b"content-type")  # mapped before the write, as the addons' own reads leave it
+    set_headers(headers, values, drop)
+    fresh = http.Headers(headers.fields)  # mitmproxy's reading of the rewritten fields
+    for name in NAMES:
+        assert header(headers, name.lower(), "-") == fresh.get(name.decode(), "-")
