@@ -1,19 +1,23 @@
-"""Whole answers to split requests, fetched by the proxy itself over pooled plain-HTTP connections.
+"""Whole answers to split requests, fetched by the proxy itself over pooled HTTP/1.1 connections.
 
 mitmproxy's upstream side (a server connection per client connection, its HTTP/1 layer and h11 parsing the
 answer, events and hooks per connection) cost as much per request as all our addons together, and the failover
 reader then parsed every answer a second time under it. A split request that wants a whole answer (no stream)
 is sent from the ``request`` hook instead (``Failover.request``): the request as mitmproxy would send it, on a
 kept-alive connection of our pool, the answer parsed once by httptools (:class:`proxy.framing.AnswerParser`)
-within the side's deadlines, and handed to mitmproxy as ``flow.response``. Streams, TLS upstreams and intercept
-mode keep mitmproxy's upstream side and the failover reader.
+within the side's deadlines, and handed to mitmproxy as ``flow.response``. An ``https`` side is reached over TLS
+with the certificate checked against the same roots mitmproxy uses (certifi's, or ``SSL_CERT_FILE``'s). Streams
+and intercept mode keep mitmproxy's upstream side and the failover reader.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
+
+import certifi
 
 from proxy.framing import AnswerParser, BadAnswer
 
@@ -47,10 +51,20 @@ def expired_reason(kind: str, seconds: float) -> str:
     return f"answer not complete within {seconds:g}s"
 
 
+def tls_context(cafile: str | None = None) -> ssl.SSLContext:
+    """Certificates checked against ``cafile`` (default: certifi's roots, as mitmproxy's), HTTP/1.1 offered."""
+    context = ssl.create_default_context(cafile=cafile or certifi.where())
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+Address = tuple[str, int, bool]  # host, port, TLS
+
+
 class _Connection(asyncio.Protocol):
     """One kept-alive upstream connection; at most one request on it at a time."""
 
-    def __init__(self, address: tuple[str, int], max_bytes: int) -> None:
+    def __init__(self, address: Address, max_bytes: int) -> None:
         self.address = address
         self.max_bytes = max_bytes
         self.received = 0
@@ -102,18 +116,22 @@ class _Connection(asyncio.Protocol):
 
 
 class DirectClient:
-    """Pooled plain-HTTP/1.1 connections to the upstreams, one request at a time on each."""
+    """Pooled HTTP/1.1 connections to the upstreams (over TLS where asked), one request at a time on each."""
 
-    def __init__(self, connect_timeout_s: float, max_answer_bytes: int) -> None:
-        self.connect_timeout_s = connect_timeout_s
+    def __init__(
+        self, connect_timeout_s: float, max_answer_bytes: int, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.connect_timeout_s = connect_timeout_s  # TLS handshake included
         self.max_answer_bytes = max_answer_bytes  # head and body; a larger answer is a broken one
-        self.idle: dict[tuple[str, int], list[_Connection]] = {}
+        self.tls = tls or tls_context()
+        self.idle: dict[Address, list[_Connection]] = {}
 
     async def exchange(
-        self, address: tuple[str, int], request: bytes, started: float, deadlines: Deadlines
+        self, address: Address, request: bytes, started: float, deadlines: Deadlines
     ) -> AnswerParser:
-        """Send ``request`` (whole HTTP/1.1 bytes) and return the parsed, complete answer. ``started``: the
-        request's start (``time.perf_counter``), which the first-byte and total deadlines count from.
+        """Send ``request`` (whole HTTP/1.1 bytes) to ``address`` (host, port, TLS) and return the parsed,
+        complete answer. ``started``: the request's start (``time.perf_counter``), which the first-byte and
+        total deadlines count from.
 
         Raises :class:`Unreachable`, :class:`Expired` or :class:`BadAnswer` (reset, cut, malformed)."""
         for attempt in (0, 1):
@@ -126,19 +144,26 @@ class DirectClient:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _connection(self, address: tuple[str, int]) -> tuple[_Connection, bool]:
+    async def _connection(self, address: Address) -> tuple[_Connection, bool]:
         idle = self.idle.get(address)
         while idle:
             connection = idle.pop()
             if not connection.closed:
                 return connection, True
         loop = asyncio.get_running_loop()
+        host, port, tls = address
         try:
             _, connection = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(address, self.max_answer_bytes), *address),
+                loop.create_connection(
+                    lambda: _Connection(address, self.max_answer_bytes),
+                    host,
+                    port,
+                    ssl=self.tls if tls else None,
+                    server_hostname=host if tls else None,
+                ),
                 self.connect_timeout_s,
             )
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError (a certificate refused) is an OSError
             raise Unreachable(str(exc) or type(exc).__name__) from None
         return connection, False
 

@@ -16,7 +16,6 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from mitmproxy import master, options
@@ -37,7 +36,7 @@ from proxy.addons.record import Record
 from proxy.addons.route import Route
 from proxy.addons.upstream import Upstream
 from proxy.addons.verify import VerifyKey
-from proxy.direct import DirectClient
+from proxy.direct import DirectClient, tls_context
 from proxy.intercept import mode_options
 from proxy.keys import KeyStore
 from proxy.limits_redis import SharedLimiter
@@ -116,7 +115,7 @@ class ProxyServer:
         normalize -> mirror -> record -> metrics."""
         runtime = self.runtime
         self.sides = SideClient(runtime)
-        self.direct = direct_client(self.config)
+        self.direct = direct_client(self.config, runtime.upstream_ca)
         record = Record(runtime, self.recorder)
         self.mirror = Mirror(runtime, self.sides, record)
         return [
@@ -138,7 +137,7 @@ class ProxyServer:
         await asyncio.to_thread(self.keys.refresh)
         if self.limiter is not None:
             self.limiter.start(asyncio.get_running_loop())
-        mitm = build_master(self.config)
+        mitm = build_master(self.config, self.runtime.upstream_ca)
         install_error_pages()
         chain = Chain(self.default_addons(mitm), self.runtime.counts)
         intercept = self.config.mode == "intercept"
@@ -294,17 +293,19 @@ def answer_size_limit(config: Settings) -> int:
     return config.max_body_bytes * 4 + 1_048_576
 
 
-def direct_client(config: Settings) -> DirectClient | None:
-    """The client that fetches split whole answers itself (``proxy.direct``): in reverse mode, when both sides
-    are plain HTTP. Otherwise (TLS to either side, intercept mode) they come through mitmproxy's upstream side."""
-    plain = all(urlsplit(u.url).scheme == "http" for u in (config.incumbent, config.candidate))
-    if config.mode == "intercept" or not plain:
+def direct_client(config: Settings, upstream_ca: str | None = None) -> DirectClient | None:
+    """The client that fetches split whole answers itself (``proxy.direct``), in reverse mode; in intercept mode
+    they come through mitmproxy's upstream side. ``upstream_ca``: the roots upstream certificates are checked
+    against (default: certifi's, as mitmproxy's)."""
+    if config.mode == "intercept":
         return None
-    return DirectClient(config.failover.connect_timeout_s, answer_size_limit(config))
+    limit = answer_size_limit(config)
+    return DirectClient(config.failover.connect_timeout_s, limit, tls_context(upstream_ca))
 
 
-def build_master(config: Settings) -> master.Master:
+def build_master(config: Settings, upstream_ca: str | None = None) -> master.Master:
     """The engine as we embed it: mitmproxy's Master with its core addons and our options, none of our addons.
+    ``upstream_ca``: the roots upstream certificates are checked against (default: certifi's).
 
     The proxy adds its chain to it; ``bench/proxy_overhead.py`` runs it bare as the baseline our cost is
     measured against."""
@@ -318,6 +319,8 @@ def build_master(config: Settings) -> master.Master:
         body_size_limit=str(answer_size_limit(config)),
         ssl_insecure=False,
     )
+    if upstream_ca:
+        opts.update(ssl_verify_upstream_trusted_ca=upstream_ca)
     return mitm
 
 

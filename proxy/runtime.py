@@ -126,6 +126,8 @@ class Runtime:
         self.percent = 0.0
         self.incumbent_key = env.get(config.incumbent.key_env) if config.incumbent.key_env else None
         self.candidate_key = env.get(config.candidate.key_env) if config.candidate.key_env else None
+        # the roots HTTPS upstreams' certificates are checked against, by mitmproxy and proxy.direct alike
+        self.upstream_ca = env.get("SSL_CERT_FILE") or None
         self.snapshots = Snapshots()
         self.circuit = CircuitBreaker(config.failover.circuit_failures, config.failover.circuit_reset_s)
         self.counts: Counter[str] = Counter()

@@ -12,10 +12,10 @@ bytes of the candidate's connection:
 Either way the client gets an ordinary response (streamed if it asked for a stream). Each failover is counted,
 feeds the circuit breaker, and is recorded with the candidate's failure.
 
-Over plain HTTP in reverse mode, a split request that wants a whole answer never reaches mitmproxy's upstream
+In reverse mode, a split request that wants a whole answer never reaches mitmproxy's upstream
 side: :meth:`Failover.answer_whole` fetches it with :mod:`proxy.direct` under the same rules (the same deadlines,
 the same reasons, the incumbent's answer in place of a broken candidate's), which costs a fraction of mitmproxy's
-upstream side and our reader under it. The rest above applies to streams, TLS upstreams and intercept mode.
+upstream side and our reader under it. The rest above applies to streams and intercept mode.
 """
 
 from __future__ import annotations
@@ -147,9 +147,8 @@ class Failover:
         else:
             deadlines = Deadlines(config.incumbent.idle_timeout_s, config.incumbent.timeout_s)
         request = flow.request
-        return await self.direct.exchange(
-            (request.host, request.port), request_bytes(request), started, deadlines
-        )
+        address = (request.host, request.port, request.scheme == "https")
+        return await self.direct.exchange(address, request_bytes(request), started, deadlines)
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         flow = self.current.get(data.client.id)

@@ -8,13 +8,16 @@ now go through this client for whole answers.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
-from proxy.direct import Deadlines, DirectClient, Expired, Unreachable
+from proxy.direct import Address, Deadlines, DirectClient, Expired, Unreachable, tls_context
 from proxy.framing import BadAnswer
+from tests.proxy.test_intercept import self_signed
 
 REQUEST = b"POST /v1/chat/completions HTTP/1.1\r\nhost: up\r\ncontent-length: 2\r\n\r\n{}"
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"ok":true}'
@@ -36,8 +39,12 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
     return head + await reader.readexactly(length)
 
 
-async def serving(handler: Handler, test: Callable[[tuple[str, int], list[int]], Awaitable[None]]) -> None:
-    """Run ``test`` against a server calling ``handler`` for each connection (numbered from 0)."""
+Test = Callable[[Address, list[int]], Awaitable[None]]
+
+
+async def serving(handler: Handler, test: Test, tls: ssl.SSLContext | None = None) -> None:
+    """Run ``test`` against a server calling ``handler`` for each connection (numbered from 0), over TLS with
+    ``tls`` (the server's context)."""
     connections: list[int] = []
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -50,16 +57,16 @@ async def serving(handler: Handler, test: Callable[[tuple[str, int], list[int]],
         finally:
             writer.close()
 
-    server = await asyncio.start_server(on_connection, "127.0.0.1", 0)
-    address = server.sockets[0].getsockname()[:2]
+    server = await asyncio.start_server(on_connection, "127.0.0.1", 0, ssl=tls)
+    host, port = server.sockets[0].getsockname()[:2]
     try:
-        await test(address, connections)
+        await test((host, port, tls is not None), connections)
     finally:
         server.close()
 
 
-def run(handler: Handler, test: Callable[[tuple[str, int], list[int]], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(serving(handler, test), 20))
+def run(handler: Handler, test: Test, tls: ssl.SSLContext | None = None) -> None:
+    asyncio.run(asyncio.wait_for(serving(handler, test, tls), 20))
 
 
 def test_answers_come_back_parsed_and_a_connection_serves_the_next_request() -> None:
@@ -68,7 +75,7 @@ def test_answers_come_back_parsed_and_a_connection_serves_the_next_request() -> 
             assert await read_request(reader) == REQUEST
             writer.write(OK)
 
-    async def test(address: tuple[str, int], connections: list[int]) -> None:
+    async def test(address: Address, connections: list[int]) -> None:
         client = DirectClient(1.0, 1 << 20)
         for _ in range(5):
             answer = await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
@@ -92,7 +99,7 @@ def test_a_chunked_answer_is_de_chunked_and_an_answer_that_closes_is_not_pooled(
         )
         await writer.drain()
 
-    async def test(address: tuple[str, int], connections: list[int]) -> None:
+    async def test(address: Address, connections: list[int]) -> None:
         client = DirectClient(1.0, 1 << 20)
         answer = await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
         assert answer.take() == b"abcde"
@@ -112,7 +119,7 @@ def test_a_kept_alive_connection_the_upstream_closed_is_replaced_once() -> None:
             return
         await asyncio.sleep(5)
 
-    async def test(address: tuple[str, int], connections: list[int]) -> None:
+    async def test(address: Address, connections: list[int]) -> None:
         client = DirectClient(1.0, 1 << 20)
         await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
         answer = await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
@@ -126,7 +133,7 @@ def test_a_new_connection_closed_before_answering_is_a_broken_answer() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int) -> None:
         await read_request(reader)
 
-    async def test(address: tuple[str, int], connections: list[int]) -> None:
+    async def test(address: Address, connections: list[int]) -> None:
         with pytest.raises(BadAnswer, match="closed before the answer was complete"):
             await DirectClient(1.0, 1 << 20).exchange(address, REQUEST, time.perf_counter(), LOOSE)
         assert connections == [0]  # not retried: the request may have been acted on
@@ -147,7 +154,7 @@ def test_each_deadline_ends_the_answer_with_its_reason() -> None:
                 await asyncio.sleep(0.1)
         await asyncio.sleep(5)
 
-    async def test(address: tuple[str, int], connections: list[int]) -> None:
+    async def test(address: Address, connections: list[int]) -> None:
         client = DirectClient(1.0, 1 << 20)
         cases = [
             (Deadlines(idle=5.0, total=10.0, first_byte=0.3), "no answer within 0.3s"),
@@ -172,7 +179,7 @@ def test_an_answer_over_the_limit_is_broken() -> None:
         await writer.drain()
         await asyncio.sleep(5)
 
-    async def test(address: tuple[str, int], connections: list[int]) -> None:
+    async def test(address: Address, connections: list[int]) -> None:
         with pytest.raises(BadAnswer, match="over 1000 bytes"):
             await DirectClient(1.0, 1000).exchange(address, REQUEST, time.perf_counter(), LOOSE)
 
@@ -182,10 +189,33 @@ def test_an_answer_over_the_limit_is_broken() -> None:
 def test_nothing_listening_is_unreachable() -> None:
     async def test() -> None:
         server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-        address = server.sockets[0].getsockname()[:2]
+        host, port = server.sockets[0].getsockname()[:2]
+        address = (host, port, False)
         server.close()
         await server.wait_closed()
         with pytest.raises(Unreachable):
             await DirectClient(1.0, 1 << 20).exchange(address, REQUEST, time.perf_counter(), LOOSE)
 
     asyncio.run(test())
+
+
+def test_an_https_upstream_is_reached_over_tls_and_its_certificate_is_checked(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(OK)
+
+    async def test(address: Address, connections: list[int]) -> None:
+        trusting = DirectClient(1.0, 1 << 20, tls_context(str(cert)))
+        for _ in range(2):
+            answer = await trusting.exchange(address, REQUEST, time.perf_counter(), LOOSE)
+            assert answer.take() == b'{"ok":true}'
+        with pytest.raises(Unreachable, match="CERTIFICATE_VERIFY_FAILED"):  # certifi's roots: not this one
+            await DirectClient(1.0, 1 << 20).exchange(address, REQUEST, time.perf_counter(), LOOSE)
+        assert connections == [0]  # one kept-alive connection; the refused handshake never got to the server
+
+    run(handler, test, server_side)

@@ -4,10 +4,20 @@ Streams keep mitmproxy's upstream side."""
 
 from __future__ import annotations
 
+import json
 import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+
+from tests.proxy.conftest import make_config, start_proxy
+from tests.proxy.test_intercept import self_signed
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -58,3 +68,89 @@ def test_streams_keep_mitmproxys_upstream_side(proxy_factory: Any, sim_server: A
     assert chunks and all(chunk.model == "gpt-4o-mini" for chunk in chunks)
     direct = proxy.server.direct
     assert direct is not None and not any(direct.idle.values())
+
+
+class _OpenAIOverTLS(BaseHTTPRequestHandler):
+    """OpenAI's answer to any chat completion: whole, or as a two-event stream when asked."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        if request.get("stream"):
+            event = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "gpt-4o-mini",
+            }
+            chunk = {**event, "choices": [{"index": 0, "delta": {"content": "tls"}, "finish_reason": None}]}
+            body = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+            content_type = "text/event-stream"
+        else:
+            message = {"role": "assistant", "content": "over tls"}
+            body = json.dumps(
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": "gpt-4o-mini",
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                }
+            ).encode()
+            content_type = "application/json"
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def openai_over_tls(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS stand-in for OpenAI on 127.0.0.1 with a self-signed certificate: (its URL, the certificate)."""
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIOverTLS)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_port}", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_an_https_incumbent_is_fetched_over_tls_with_the_roots_mitmproxy_uses(
+    tmp_path: Path, sim_server: Any, openai_over_tls: tuple[str, Path], trusted: bool
+) -> None:
+    url, cert = openai_over_tls
+    environ = {
+        "TEST_INCUMBENT_KEY": "sk-incumbent-secret",
+        **({"SSL_CERT_FILE": str(cert)} if trusted else {}),
+    }
+    proxy = start_proxy(make_config(tmp_path, url, sim_server("sglang")), environ)
+    try:
+        with httpx.Client(base_url=proxy.url, timeout=20) as client:
+            headers = {"authorization": "Bearer sk-test"}
+            whole = client.post("/v1/chat/completions", json=BODY, headers=headers)
+            streamed = client.post("/v1/chat/completions", json={**BODY, "stream": True}, headers=headers)
+        if not trusted:  # certifi's roots do not know this certificate: refused on either path
+            assert whole.status_code == 502 and streamed.status_code == 502
+            pairs = {pair.request.get("stream", False): pair for pair in proxy.pairs(expected=2)}
+            assert "CERTIFICATE_VERIFY_FAILED" in pairs[False].meta["upstream_error"]  # fetched directly
+            assert pairs[True].incumbent is not None  # through mitmproxy: its error, recorded
+            assert "Certificate verify failed" in (pairs[True].incumbent.error or "")
+            return
+        assert whole.status_code == 200 and whole.json()["choices"][0]["message"]["content"] == "over tls"
+        assert streamed.status_code == 200 and '"content": "tls"' in streamed.text
+        direct = proxy.server.direct
+        assert direct is not None
+        assert [address[2] for address, idle in direct.idle.items() if idle] == [True]  # one TLS connection
+    finally:
+        proxy.stop()
