@@ -88,6 +88,7 @@ class FlowInfo:
     limit_id: str = ""  # the rate-limit bucket this request was charged to, and how many tokens up front
     charged_tokens: int = 0
     recorded: bool = False
+    chat: bool | None = None  # a chat completion request (None: not judged yet; see route.is_chat)
     background: set[Any] = field(default_factory=set)  # tasks working for this flow (kept referenced)
 
     @property

@@ -18,7 +18,7 @@ from mitmproxy import http
 from mitmproxy.net import encoding
 
 from proxy import wire
-from proxy.addons.route import error_response, is_chat_path
+from proxy.addons.route import error_response, is_chat
 from proxy.fields import header, set_headers
 from proxy.keys import KeyStore
 from proxy.ratelimit import Admission, RateLimiter
@@ -97,7 +97,7 @@ class Auth:
                 self.runtime.counts["rejected"] += 1
                 flow.response = invalid_key_response(token)
                 return
-        elif not is_chat_path(flow.request.path):
+        elif not is_chat(flow):
             return  # pass-through mode: OpenAI limits the client's own key
         self._limit(flow, info, token)
 

@@ -32,7 +32,7 @@ from mitmproxy.proxy import commands, events, layer
 from proxy import mitm_internals, wire
 from proxy.addons.route import CHAT_PATH, error_response
 from proxy.fields import header
-from proxy.runtime import METADATA_KEY, FlowInfo
+from proxy.runtime import METADATA_KEY, FlowInfo, flow_info
 
 log = logging.getLogger(__name__)
 STREAM_ABOVE = 1024 * 1024
@@ -99,6 +99,7 @@ class Front:
             flow.response = refusal
             return
         canonical = chat_path_variant(request.path)
+        flow_info(flow).chat = canonical is not None  # judged here once, for the hooks after this one
         if canonical is not None:
             request.path = canonical
             request.stream = False  # read whole: our checks need every byte, and nothing goes out before them

@@ -24,6 +24,16 @@ def is_chat_path(path: str) -> bool:
     return path.split("?", 1)[0].rstrip("/") == CHAT_PATH
 
 
+def is_chat(flow: http.HTTPFlow) -> bool:
+    """Whether ``flow`` asks for a chat completion: its path judged once (after ``Front`` spelled it the
+    canonical way) and kept with the flow's state, as the hooks after it ask again."""
+    info = flow_info(flow)
+    chat = info.chat
+    if chat is None:
+        chat = info.chat = is_chat_path(flow.request.path)
+    return chat
+
+
 def error_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> http.Response:
     """An error the proxy answers itself, with the headers OpenAI puts on every answer."""
     base = {
@@ -44,8 +54,7 @@ class Route:
         fast_check()  # compile OpenAI's request schema now, not on the first request
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        flow_info(flow)
-        if not is_chat_path(flow.request.path):
+        if not is_chat(flow):
             return
         length = header(flow.request.headers, b"content-length")
         if length.isdigit() and int(length) > self.runtime.config.max_body_bytes:
@@ -55,7 +64,7 @@ class Route:
 
     def request(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo = flow.metadata[METADATA_KEY]
-        if flow.response is not None or not is_chat_path(flow.request.path):
+        if flow.response is not None or not is_chat(flow):
             return
         checked = validate_chat_request(
             flow.request.method,

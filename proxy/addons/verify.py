@@ -13,7 +13,7 @@ import logging
 
 from mitmproxy import http
 
-from proxy.addons.route import is_chat_path
+from proxy.addons.route import is_chat
 from proxy.fields import header
 from proxy.keycheck import KeyVerdicts, key_digest
 from proxy.keys import KeyStore
@@ -32,7 +32,7 @@ class VerifyKey:
         self.checks: dict[str, asyncio.Task[bool | None]] = {}
 
     def _applies(self, flow: http.HTTPFlow) -> bool:
-        return flow.response is None and is_chat_path(flow.request.path) and not self.keys.any_active()
+        return flow.response is None and not self.keys.any_active() and is_chat(flow)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if not self._applies(flow) or not self._could_split():
