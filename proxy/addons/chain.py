@@ -13,6 +13,7 @@ the client has not seen it. Either way the flow id is logged and ``hook_errors``
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections import Counter
@@ -41,8 +42,13 @@ HOOK_ERRORS = "hook_errors"
 SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 
 
-def _hooks(addons: list[object], name: str) -> list[Callable[..., Any]]:
-    return [getattr(a, name) for a in addons if callable(getattr(a, name, None))]
+def _hooks(addons: list[object], name: str, *, after: bool = False) -> list[Callable[..., Any]]:
+    """The addons' hooks ``name``; ``after``: those their addon lists in ``after_answer`` (else the others)."""
+    return [
+        getattr(a, name)
+        for a in addons
+        if callable(getattr(a, name, None)) and (name in getattr(a, "after_answer", ())) == after
+    ]
 
 
 def server_error_response() -> http.Response:
@@ -72,6 +78,11 @@ class Chain:
         )
         self.counts: Counter[str] = counts if counts is not None else Counter()
         self.hooks = {name: _hooks(addons, name) for name in (*SYNC_HOOKS, *ASYNC_HOOKS)}
+        # ``response`` hooks that only count and record: run once the answer is on its way to the app (the next
+        # loop turn), off the time the app waits
+        self.after = _hooks(addons, "response", after=True)
+        self._answered: list[Any] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         for name in SYNC_HOOKS:
             bad = [h for h in self.hooks[name] if inspect.iscoroutinefunction(h)]
             if bad:
@@ -124,8 +135,26 @@ class Chain:
 
     def response(self, flow: Any) -> None:
         self._call("response", flow)
-        # done with: freed now, not later by the cyclic collector with the flow
-        flow.metadata.pop(METADATA_KEY, None)
+        if not self.after:
+            flow.metadata.pop(METADATA_KEY, None)  # done with: freed now, not by the cyclic collector later
+            return
+        self._answered.append(flow)
+        if len(self._answered) == 1:
+            if self._loop is None or self._loop.is_closed():
+                self._after_answers()  # no loop of ours (a test driving hooks): now
+            else:
+                # mitmproxy writes the answer when this hook returns, in this loop turn
+                self._loop.call_soon(self._after_answers)
+
+    def _after_answers(self) -> None:
+        flows, self._answered = self._answered, []
+        for flow in flows:
+            for hook in self.after:
+                try:
+                    hook(flow)
+                except Exception:
+                    self._failed("answered", hook, flow)  # the answer went out: nothing to replace
+            flow.metadata.pop(METADATA_KEY, None)
 
     def error(self, flow: Any) -> None:
         self._call("error", flow)
@@ -150,6 +179,7 @@ class Chain:
                 self._failed("server_connect", hook, data)
 
     async def running(self) -> None:
+        self._loop = asyncio.get_running_loop()
         for hook in self.hooks["running"]:
             result = hook()
             if inspect.isawaitable(result):

@@ -43,6 +43,8 @@ class Tap:
 
 
 class Record:
+    after_answer = ("response",)  # run once the answer is on its way (proxy.addons.chain)
+
     def __init__(self, runtime: Runtime, recorder: Recorder) -> None:
         self.runtime = runtime
         self.recorder = recorder

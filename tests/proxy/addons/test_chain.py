@@ -55,3 +55,36 @@ def test_inflight_ends_a_flow_once_whichever_hook_comes() -> None:
     inflight.response(plain)
     inflight.error(plain)
     assert inflight.live == 0
+
+
+def test_after_answer_hooks_run_in_the_next_loop_turn_and_cannot_replace_the_answer() -> None:
+    calls: list[str] = []
+
+    class Answers:
+        def response(self, flow: Any) -> None:
+            calls.append("answer")
+
+    class Counts:
+        after_answer = ("response",)
+
+        def response(self, flow: Any) -> None:
+            calls.append(f"count {flow.response.status_code}")
+            raise RuntimeError("a bug in counting")
+
+    chain = Chain([Counts(), Answers()])
+    flows = [tflow.tflow(resp=True), tflow.tflow(resp=True)]
+
+    async def run() -> None:
+        await chain.running()
+        for flow in flows:  # two answers in one loop turn
+            chain.response(flow)
+        assert calls == [
+            "answer",
+            "answer",
+        ]  # what waits for the answer ran; the counting waits for the next turn
+        await asyncio.sleep(0)
+        assert calls == ["answer", "answer", "count 200", "count 200"]
+
+    asyncio.run(run())
+    assert all(flow.response is not None and flow.response.status_code == 200 for flow in flows)
+    assert chain.counts["hook_errors"] == 2
