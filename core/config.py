@@ -152,7 +152,8 @@ MODES = ("reverse", "intercept")
 class IncumbentSettings:
     url: str = setting(
         "https://api.openai.com",
-        "OpenAI, or any OpenAI-compatible base URL.",
+        "OpenAI, or any OpenAI-compatible base URL (https: certificates checked against certifi's roots, or"
+        " SSL_CERT_FILE's).",
         read="url",
         flag="--incumbent-url",
     )
