@@ -34,11 +34,13 @@ class Expired(Exception):
 
 @dataclass(frozen=True)
 class Deadlines:
-    """Seconds, from the request's start (``first_byte``, ``total``) or from the last byte (``idle``)."""
+    """Seconds, from the request's start (``first_byte``, ``total``) or from the last byte (``idle``), and for
+    a new connection (its TLS handshake included) to be made (``connect``; None: the idle deadline)."""
 
     idle: float
     total: float
     first_byte: float | None = None  # None: until the first byte, the idle deadline applies
+    connect: float | None = None
 
 
 def expired_reason(kind: str, seconds: float) -> str:
@@ -118,10 +120,7 @@ class _Connection(asyncio.Protocol):
 class DirectClient:
     """Pooled HTTP/1.1 connections to the upstreams (over TLS where asked), one request at a time on each."""
 
-    def __init__(
-        self, connect_timeout_s: float, max_answer_bytes: int, tls: ssl.SSLContext | None = None
-    ) -> None:
-        self.connect_timeout_s = connect_timeout_s  # TLS handshake included
+    def __init__(self, max_answer_bytes: int, tls: ssl.SSLContext | None = None) -> None:
         self.max_answer_bytes = max_answer_bytes  # head and body; a larger answer is a broken one
         self.tls = tls or tls_context()
         self.idle: dict[Address, list[_Connection]] = {}
@@ -134,26 +133,32 @@ class DirectClient:
         total deadlines count from.
 
         Raises :class:`Unreachable`, :class:`Expired` or :class:`BadAnswer` (reset, cut, malformed)."""
-        for attempt in (0, 1):
-            connection, reused = await self._connection(address)
+        connect_s = deadlines.idle if deadlines.connect is None else deadlines.connect
+        connection = self._kept(address)
+        if connection is not None:
             try:
                 return await self._on(connection, request, started, deadlines)
             except BadAnswer:
-                # a kept-alive connection the upstream closed while it idled: once more, on a new one
-                if not (reused and not connection.got_bytes and attempt == 0):
+                if connection.got_bytes:
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                # closed without a byte: the upstream ended this kept-alive connection while it idled (the
+                # request went nowhere); once more, on a new connection
+        connection = await self._connect(address, connect_s)
+        return await self._on(connection, request, started, deadlines)
 
-    async def _connection(self, address: Address) -> tuple[_Connection, bool]:
+    def _kept(self, address: Address) -> _Connection | None:
         idle = self.idle.get(address)
         while idle:
             connection = idle.pop()
             if not connection.closed:
-                return connection, True
+                return connection
+        return None
+
+    async def _connect(self, address: Address, timeout_s: float) -> _Connection:
         loop = asyncio.get_running_loop()
         host, port, tls = address
         try:
-            _, connection = await asyncio.wait_for(
+            _, protocol = await asyncio.wait_for(
                 loop.create_connection(
                     lambda: _Connection(address, self.max_answer_bytes),
                     host,
@@ -161,11 +166,12 @@ class DirectClient:
                     ssl=self.tls if tls else None,
                     server_hostname=host if tls else None,
                 ),
-                self.connect_timeout_s,
+                timeout_s,
             )
         except (OSError, TimeoutError) as exc:  # ssl.SSLError (a certificate refused) is an OSError
             raise Unreachable(str(exc) or type(exc).__name__) from None
-        return connection, False
+        connection: _Connection = protocol
+        return connection
 
     async def _on(
         self, connection: _Connection, request: bytes, started: float, deadlines: Deadlines

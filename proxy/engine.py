@@ -299,8 +299,7 @@ def direct_client(config: Settings, upstream_ca: str | None = None) -> DirectCli
     against (default: certifi's, as mitmproxy's)."""
     if config.mode == "intercept":
         return None
-    limit = answer_size_limit(config)
-    return DirectClient(config.failover.connect_timeout_s, limit, tls_context(upstream_ca))
+    return DirectClient(answer_size_limit(config), tls_context(upstream_ca))
 
 
 def build_master(config: Settings, upstream_ca: str | None = None) -> master.Master:

@@ -140,11 +140,14 @@ class Failover:
         assert self.direct is not None
         config = self.runtime.config
         if info.side == "candidate":
-            candidate = config.candidate
+            candidate, failover = config.candidate, config.failover
             deadlines = Deadlines(
-                candidate.idle_timeout_s, candidate.timeout_s, config.failover.first_byte_timeout_s
+                candidate.idle_timeout_s,
+                candidate.timeout_s,
+                failover.first_byte_timeout_s,
+                failover.connect_timeout_s,
             )
-        else:
+        else:  # connecting counts as silence before the first byte, as through mitmproxy
             deadlines = Deadlines(config.incumbent.idle_timeout_s, config.incumbent.timeout_s)
         request = flow.request
         address = (request.host, request.port, request.scheme == "https")

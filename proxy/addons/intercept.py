@@ -26,9 +26,10 @@ class InterceptScope:
             flow.metadata[SCOPE_KEY] = True
             self.chain.requestheaders(flow)
 
-    def request(self, flow: Any) -> None:
+    def request(self, flow: Any) -> Any:
         if flow.metadata.get(SCOPE_KEY):
-            self.chain.request(flow)
+            return self.chain.request(flow)  # what answers the flow, if anything (Chain.request)
+        return None
 
     def responseheaders(self, flow: Any) -> None:
         if flow.metadata.get(SCOPE_KEY):

@@ -71,8 +71,6 @@ class _Collector:
 
 
 class Metrics:
-    after_answer = ("response",)  # run once the answer is on its way (proxy.addons.chain)
-
     def __init__(self, runtime: Runtime, registry: CollectorRegistry, queue_depth: object = None) -> None:
         self.runtime = runtime
         self.requests: dict[tuple[str, str], int] = {}

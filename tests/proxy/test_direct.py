@@ -76,7 +76,7 @@ def test_answers_come_back_parsed_and_a_connection_serves_the_next_request() -> 
             writer.write(OK)
 
     async def test(address: Address, connections: list[int]) -> None:
-        client = DirectClient(1.0, 1 << 20)
+        client = DirectClient(1 << 20)
         for _ in range(5):
             answer = await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
             assert (answer.status, answer.header(b"content-type"), answer.take()) == (
@@ -100,7 +100,7 @@ def test_a_chunked_answer_is_de_chunked_and_an_answer_that_closes_is_not_pooled(
         await writer.drain()
 
     async def test(address: Address, connections: list[int]) -> None:
-        client = DirectClient(1.0, 1 << 20)
+        client = DirectClient(1 << 20)
         answer = await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
         assert answer.take() == b"abcde"
         await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
@@ -120,7 +120,7 @@ def test_a_kept_alive_connection_the_upstream_closed_is_replaced_once() -> None:
         await asyncio.sleep(5)
 
     async def test(address: Address, connections: list[int]) -> None:
-        client = DirectClient(1.0, 1 << 20)
+        client = DirectClient(1 << 20)
         await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
         answer = await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
         assert answer.status == 200
@@ -135,7 +135,7 @@ def test_a_new_connection_closed_before_answering_is_a_broken_answer() -> None:
 
     async def test(address: Address, connections: list[int]) -> None:
         with pytest.raises(BadAnswer, match="closed before the answer was complete"):
-            await DirectClient(1.0, 1 << 20).exchange(address, REQUEST, time.perf_counter(), LOOSE)
+            await DirectClient(1 << 20).exchange(address, REQUEST, time.perf_counter(), LOOSE)
         assert connections == [0]  # not retried: the request may have been acted on
 
     run(handler, test)
@@ -155,7 +155,7 @@ def test_each_deadline_ends_the_answer_with_its_reason() -> None:
         await asyncio.sleep(5)
 
     async def test(address: Address, connections: list[int]) -> None:
-        client = DirectClient(1.0, 1 << 20)
+        client = DirectClient(1 << 20)
         cases = [
             (Deadlines(idle=5.0, total=10.0, first_byte=0.3), "no answer within 0.3s"),
             (Deadlines(idle=0.3, total=10.0, first_byte=2.0), "silent for 0.3s mid-answer"),
@@ -181,7 +181,7 @@ def test_an_answer_over_the_limit_is_broken() -> None:
 
     async def test(address: Address, connections: list[int]) -> None:
         with pytest.raises(BadAnswer, match="over 1000 bytes"):
-            await DirectClient(1.0, 1000).exchange(address, REQUEST, time.perf_counter(), LOOSE)
+            await DirectClient(1000).exchange(address, REQUEST, time.perf_counter(), LOOSE)
 
     run(handler, test)
 
@@ -194,7 +194,7 @@ def test_nothing_listening_is_unreachable() -> None:
         server.close()
         await server.wait_closed()
         with pytest.raises(Unreachable):
-            await DirectClient(1.0, 1 << 20).exchange(address, REQUEST, time.perf_counter(), LOOSE)
+            await DirectClient(1 << 20).exchange(address, REQUEST, time.perf_counter(), LOOSE)
 
     asyncio.run(test())
 
@@ -210,12 +210,12 @@ def test_an_https_upstream_is_reached_over_tls_and_its_certificate_is_checked(tm
             writer.write(OK)
 
     async def test(address: Address, connections: list[int]) -> None:
-        trusting = DirectClient(1.0, 1 << 20, tls_context(str(cert)))
+        trusting = DirectClient(1 << 20, tls_context(str(cert)))
         for _ in range(2):
             answer = await trusting.exchange(address, REQUEST, time.perf_counter(), LOOSE)
             assert answer.take() == b'{"ok":true}'
         with pytest.raises(Unreachable, match="CERTIFICATE_VERIFY_FAILED"):  # certifi's roots: not this one
-            await DirectClient(1.0, 1 << 20).exchange(address, REQUEST, time.perf_counter(), LOOSE)
+            await DirectClient(1 << 20).exchange(address, REQUEST, time.perf_counter(), LOOSE)
         assert connections == [0]  # one kept-alive connection; the refused handshake never got to the server
 
     run(handler, test, server_side)
