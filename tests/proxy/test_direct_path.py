@@ -9,7 +9,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.proxy.conftest import make_config, start_proxy
+from tests.proxy.stub_http import QuietHandler
 from tests.proxy.test_intercept import self_signed
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -70,10 +71,8 @@ def test_streams_keep_mitmproxys_upstream_side(proxy_factory: Any, sim_server: A
     assert direct is not None and not any(direct.idle.values())
 
 
-class _OpenAIOverTLS(BaseHTTPRequestHandler):
+class _OpenAIOverTLS(QuietHandler):
     """OpenAI's answer to any chat completion: whole, or as a two-event stream when asked."""
-
-    protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["content-length"])))
@@ -99,14 +98,7 @@ class _OpenAIOverTLS(BaseHTTPRequestHandler):
                 }
             ).encode()
             content_type = "application/json"
-        self.send_response(200)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.answer(body, content_type)
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.proxy.stub_http import QuietHandler
 
 ANSWER = {
     "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
@@ -44,30 +46,16 @@ class Recorder(ThreadingHTTPServer):
     seen: list[dict[str, str]]
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(QuietHandler):
     server: Recorder
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
         self.server.seen.append({k.lower(): v for k, v in self.headers.items()})
-        body = json.dumps(ANSWER).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(json.dumps(ANSWER).encode())
 
     def do_GET(self) -> None:  # the proxy's one check of the app's key (GET /v1/models)
-        body = b'{"object": "list", "data": []}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.answer(b'{"object": "list", "data": []}')
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -25,6 +25,7 @@ from sqlalchemy import event
 
 from proxy.keys import KeyStore
 from tests.proxy.conftest import RunningProxy
+from tests.proxy.stub_http import QuietHandler
 
 # Spaces, key order and a raw non-ASCII character: a json.loads/json.dumps round trip changes all three.
 ODD_ANSWER = (
@@ -35,25 +36,13 @@ ODD_ANSWER = (
 )
 
 
-class _Incumbent(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
+class _Incumbent(QuietHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", "0")))
-        self._answer(ODD_ANSWER)
+        self.answer(ODD_ANSWER)
 
     def do_GET(self) -> None:  # the key check: GET /v1/models
-        self._answer(b'{"object": "list", "data": []}')
-
-    def _answer(self, body: bytes) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.answer(b'{"object": "list", "data": []}')
 
 
 @pytest.fixture
