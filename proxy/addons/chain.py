@@ -5,6 +5,10 @@ nine addons of ours that dispatch cost as much as the addons themselves. The cha
 directly, in order, so the data path pays for one addon. The addons stay separate classes, one per file, and are
 tested on their own.
 
+A ``request`` hook may return what answers the flow itself (``Failover``'s whole answers, ``proxy.direct``),
+awaited once every request hook has run; an addon may name hooks in ``after_answer`` that run in the loop turn
+after mitmproxy wrote the answer (``Record``).
+
 It is also the one place that fails closed. mitmproxy logs an exception in a hook as "Addon error" and carries on,
 which would forward a request our checks never finished with. The chain catches it instead: before an upstream
 is chosen the flow is answered with OpenAI's 500 body (nothing is forwarded); after, the answer is replaced while
@@ -78,8 +82,8 @@ class Chain:
         )
         self.counts: Counter[str] = counts if counts is not None else Counter()
         self.hooks = {name: _hooks(addons, name) for name in (*SYNC_HOOKS, *ASYNC_HOOKS)}
-        # ``response`` hooks that only count and record: run once the answer is on its way to the app (the next
-        # loop turn), off the time the app waits
+        # ``response`` hooks that only record what was served (``after_answer``): run once the answer is on its
+        # way to the app (the next loop turn), off the time the app waits
         self.after = _hooks(addons, "response", after=True)
         self._answered: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
