@@ -141,8 +141,8 @@ class DirectClient:
             except BadAnswer:
                 if connection.got_bytes:
                     raise
-                # closed without a byte: the upstream ended this kept-alive connection while it idled (the
-                # request went nowhere); once more, on a new connection
+                # closed without a byte: most likely the upstream ended this kept-alive connection while it
+                # idled, before it read the request; once more, on a new connection
         connection = await self._connect(address, connect_s)
         return await self._on(connection, request, started, deadlines)
 
