@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import certifi
 
+from core.config import Settings
+from core.pair import Side
 from proxy.framing import AnswerParser, BadAnswer
 
 MAX_IDLE_PER_ADDRESS = 64
@@ -41,6 +43,33 @@ class Deadlines:
     total: float
     first_byte: float | None = None  # None: until the first byte, the idle deadline applies
     connect: float | None = None
+
+    def due(self, start: float, last: float, awaiting_first_byte: bool) -> tuple[float, str, float]:
+        """When the answer's next byte must have come, on the clock of ``start`` (the request's start) and
+        ``last`` (the last byte, or when the wait began), and which limit that is (:func:`expired_reason` words
+        it): ``first_byte`` (while no byte came, for a side that has one), ``idle`` or ``total``, with its
+        seconds."""
+        if awaiting_first_byte and self.first_byte is not None:
+            when, kind, limit = start + self.first_byte, "first_byte", self.first_byte
+        else:
+            when, kind, limit = last + self.idle, "idle", self.idle
+        if start + self.total < when:
+            when, kind, limit = start + self.total, "total", self.total
+        return when, kind, limit
+
+
+def deadlines_for(config: Settings, side: Side) -> Deadlines:
+    """A side's deadlines: the candidate's first byte and connection are the failover's; for the incumbent,
+    connecting and waiting for the first byte count as silence, as through mitmproxy."""
+    if side == "candidate":
+        candidate, failover = config.candidate, config.failover
+        return Deadlines(
+            candidate.idle_timeout_s,
+            candidate.timeout_s,
+            failover.first_byte_timeout_s,
+            failover.connect_timeout_s,
+        )
+    return Deadlines(config.incumbent.idle_timeout_s, config.incumbent.timeout_s)
 
 
 def expired_reason(kind: str, seconds: float) -> str:
@@ -189,13 +218,7 @@ class DirectClient:
         reason: list[str] = []
 
         def due() -> tuple[float, str, float]:
-            if not connection.got_bytes and deadlines.first_byte is not None:
-                when, kind, limit = start + deadlines.first_byte, "first_byte", deadlines.first_byte
-            else:
-                when, kind, limit = connection.last_byte + deadlines.idle, "idle", deadlines.idle
-            if start + deadlines.total < when:
-                when, kind, limit = start + deadlines.total, "total", deadlines.total
-            return when, kind, limit
+            return deadlines.due(start, connection.last_byte, not connection.got_bytes)
 
         def on_timer() -> None:
             nonlocal timer

@@ -31,11 +31,10 @@ from mitmproxy import http
 from mitmproxy.net.http.http1 import assemble_request_head
 from mitmproxy.proxy import server_hooks
 
-from core.config import UpstreamSettings
 from core.pair import Side
 from proxy.addons.front import proxy_error
 from proxy.addons.upstream import to_incumbent
-from proxy.direct import Deadlines, DirectClient, Expired, Unreachable, expired_reason
+from proxy.direct import DirectClient, Expired, Unreachable, deadlines_for, expired_reason
 from proxy.fields import header, replace_body
 from proxy.framing import AnswerParser, BadAnswer, StreamReframer, chunk, error_answer
 from proxy.mitm_internals import interrupt_read, server_transport
@@ -121,34 +120,29 @@ class Failover:
         try:
             parser = await self._exchange(flow, info, started)
         except Unreachable as exc:
-            self._broken_incumbent(info, f"unreachable: {exc}")
+            self.ended(info, "incumbent", f"unreachable: {exc}")
             flow.response = proxy_error(502)
         except (BadAnswer, Expired) as exc:
-            self._broken_incumbent(info, str(exc))
+            self.ended(info, "incumbent", str(exc))
             flow.response = answer_response(
                 parsed(error_answer(504 if isinstance(exc, Expired) else 502, ANSWER_BROKEN_MESSAGE))
             )
         else:
             flow.response = answer_response(parser)
 
-    def _broken_incumbent(self, info: FlowInfo, reason: str) -> None:
-        info.upstream_error = f"incumbent: {reason}"
+    def ended(self, info: FlowInfo, side: Side, reason: str) -> None:
+        """We end ``side``'s answer ourselves (after a failover, if any): record why and count it."""
+        info.upstream_error = f"{side}: {reason}"
+        if info.served is not None:
+            info.served.error = info.upstream_error
+        if side == "candidate":
+            self.runtime.circuit.record_failure()
         self.runtime.counts["upstream_errors"] += 1
-        log.warning("incumbent %s: %s", info.pair_id, reason)
+        log.warning("%s %s: %s", side, info.pair_id, reason)
 
     async def _exchange(self, flow: http.HTTPFlow, info: FlowInfo, started: float) -> AnswerParser:
         assert self.direct is not None
-        config = self.runtime.config
-        if info.side == "candidate":
-            candidate, failover = config.candidate, config.failover
-            deadlines = Deadlines(
-                candidate.idle_timeout_s,
-                candidate.timeout_s,
-                failover.first_byte_timeout_s,
-                failover.connect_timeout_s,
-            )
-        else:  # connecting counts as silence before the first byte, as through mitmproxy
-            deadlines = Deadlines(config.incumbent.idle_timeout_s, config.incumbent.timeout_s)
+        deadlines = deadlines_for(self.runtime.config, info.side)
         request = flow.request
         address = (request.host, request.port, request.scheme == "https")
         return await self.direct.exchange(address, request_bytes(request), started, deadlines)
@@ -280,6 +274,7 @@ class UpstreamReader:
         self.server_id = server.id
         self.address = tuple(server.address)
         self.side = side
+        self._deadlines = deadlines_for(failover.runtime.config, side)
         self.failover = failover
         self.client_id = client_id
         self.answering: FlowInfo | None = None  # the flow whose answer is being read or has passed
@@ -334,8 +329,8 @@ class UpstreamReader:
                 return data
             if info is not self.answering:
                 self.answering, self._blind_bytes = info, 0
-            first = self._first_byte_s() if self._blind_bytes == 0 else None
-            silent = first is not None
+            first = self._blind_bytes == 0
+            silent = first and self._deadlines.first_byte is not None  # the candidate, no byte yet
             try:
                 chunk = await self._read_within(n, info, first)
             except Expired as exc:
@@ -372,7 +367,7 @@ class UpstreamReader:
         info = self._my_flow()
         if info is None or info is self.answering:
             return  # not ours, or its answer is being read already
-        self._until(self._deadline_of(info, self._first_byte_s())[0])
+        self._until(self._deadline_of(info, awaiting_first_byte=True)[0])
 
     async def _read(self, n: int, wait: float | None) -> bytes | None:
         """One read of the connection within ``wait`` seconds (None: until :meth:`wake` sets a deadline); None
@@ -414,33 +409,16 @@ class UpstreamReader:
             self._timer.cancel()
             self._timer = None
 
-    def _first_byte_s(self) -> float | None:
-        """The first-byte deadline of this side's answers (the candidate's; the incumbent has only idle ones)."""
-        return (
-            self.failover.runtime.config.failover.first_byte_timeout_s if self.side == "candidate" else None
-        )
-
-    def _upstream(self) -> UpstreamSettings:
-        config = self.failover.runtime.config
-        return config.candidate if self.side == "candidate" else config.incumbent
-
-    def _deadline_of(self, info: FlowInfo, first_byte_s: float | None) -> tuple[float, str, float]:
-        """Seconds left for the next read of ``info``'s answer, and which limit they are
-        (:func:`proxy.direct.expired_reason` words it): ``first_byte``, ``idle`` or ``total``, with its seconds."""
-        settings = self._upstream()
+    def _deadline_of(self, info: FlowInfo, awaiting_first_byte: bool) -> tuple[float, str, float]:
+        """Seconds left for the next read of ``info``'s answer, and which limit they are (``Deadlines.due``)."""
         now = time.perf_counter()
-        if first_byte_s is not None:
-            wait, kind, limit = info.started + first_byte_s - now, "first_byte", first_byte_s
-        else:
-            wait, kind, limit = settings.idle_timeout_s, "idle", settings.idle_timeout_s
-        total_left = info.started + settings.timeout_s - now
-        if total_left < wait:
-            wait, kind, limit = total_left, "total", settings.timeout_s
-        return wait, kind, limit
+        when, kind, limit = self._deadlines.due(info.started, now, awaiting_first_byte)
+        return when - now, kind, limit
 
-    async def _read_within(self, n: int, info: FlowInfo, first_byte_s: float | None = None) -> bytes:
-        """One read, fed to the parser, bounded by the side's deadlines (or the first-byte one)."""
-        wait, kind, limit = self._deadline_of(info, first_byte_s)
+    async def _read_within(self, n: int, info: FlowInfo, awaiting_first_byte: bool = False) -> bytes:
+        """One read, fed to the parser, bounded by the side's deadlines (the first-byte one while
+        ``awaiting_first_byte``)."""
+        wait, kind, limit = self._deadline_of(info, awaiting_first_byte)
         try:
             chunk = await self._read(n, wait)
         except OSError as exc:
@@ -454,14 +432,13 @@ class UpstreamReader:
     async def _start(self, info: FlowInfo, n: int, arrived: bytes | None = None) -> bytes:
         """Read (and judge) the answer to ``info``; ``arrived``: its first bytes, read while idle."""
         self.answering, self.parser, self.reframer = info, AnswerParser(), None
-        first = self._first_byte_s()
         raw = b""
         try:
             if arrived is not None:
                 self.parser.feed(arrived)
                 raw = arrived
             while self.parser.response is None:
-                raw += await self._read_within(n, info, first)
+                raw += await self._read_within(n, info, awaiting_first_byte=True)  # until the head
             if self.side == "candidate" and self.parser.status >= 500:
                 return await self._broken(
                     info, f"candidate answered {self.parser.status}", self.parser.status
@@ -512,13 +489,7 @@ class UpstreamReader:
 
     def _ended(self, info: FlowInfo, reason: str) -> None:
         """We end this answer ourselves: record why, and let nothing more use the connection."""
-        info.upstream_error = f"{self.side}: {reason}"
-        if info.served is not None:
-            info.served.error = info.upstream_error
-        if self.side == "candidate":
-            self.failover.runtime.circuit.record_failure()
-        self.failover.runtime.counts["upstream_errors"] += 1
-        log.warning("%s %s: %s", self.side, info.pair_id, reason)
+        self.failover.ended(info, self.side, reason)
         self._detach()
 
     def _detach(self) -> None:

@@ -62,7 +62,7 @@ class Upstream:
         auth = header(flow.request.headers, b"authorization", "")
         info.client_auth = auth or None
         if not info.split or info.side == "incumbent":
-            self.to_incumbent(flow, info)
+            to_incumbent(self.runtime, flow, info)
             return
         url, key, body = side_request(self.runtime, info, "candidate")
         info.client_path = flow.request.path  # for a failover to the incumbent
@@ -79,9 +79,6 @@ class Upstream:
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)  # also for answers made by an addon (failover, rejections)
-
-    def to_incumbent(self, flow: http.HTTPFlow, info: FlowInfo) -> None:
-        to_incumbent(self.runtime, flow, info)
 
 
 def to_incumbent(runtime: Runtime, flow: http.HTTPFlow, info: FlowInfo) -> None:
