@@ -1,6 +1,9 @@
 """The one module that reaches into mitmproxy's (and asyncio's) private structures; everything else uses their
 public API.
 
+A whole answer fetched by ``proxy.direct`` becomes a ``Response`` without the type check of every field that
+mitmproxy's constructor runs under ``__debug__`` (most of what building one costs; our parser's types are fixed).
+
 Failover needs the live reader and writer of a server connection, which mitmproxy 11 keeps in
 ``Proxyserver.connections[client_id].transports[server]`` (a ``ConnectionIO``) and reads again for every chunk,
 so a reader swapped in there takes effect at once. The dependency is pinned below the next major release and
@@ -76,3 +79,33 @@ def interrupt_read(reader: Any) -> bool:
         return False
     waiter.cancel()  # data_received skips a cancelled waiter
     return True
+
+
+def built_response(
+    http_version: bytes,
+    status_code: int,
+    reason: bytes,
+    headers: Any,
+    content: bytes,
+    timestamp: float,
+) -> Any:
+    """``http.Response(http_version, status_code, reason, headers, content, None, timestamp, timestamp)`` for
+    parts of known types (``headers``: an ``http.Headers``), without ``MessageData.__post_init__``'s check of
+    each field against its annotation: it costs ~30 us a response, about as much as our hooks on an answer.
+    ``tests/proxy/test_mitm_internals.py`` checks the result equals the constructor's."""
+    from mitmproxy import http
+
+    data = http.ResponseData.__new__(http.ResponseData)
+    vars(data).update(
+        http_version=http_version,
+        headers=headers,
+        content=content,
+        trailers=None,
+        timestamp_start=timestamp,
+        timestamp_end=timestamp,
+        status_code=status_code,
+        reason=reason,
+    )
+    response = http.Response.__new__(http.Response)
+    response.data = data
+    return response

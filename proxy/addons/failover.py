@@ -37,7 +37,7 @@ from proxy.addons.upstream import to_incumbent
 from proxy.direct import DirectClient, Expired, Unreachable, deadlines_for, expired_reason
 from proxy.fields import header, replace_body
 from proxy.framing import AnswerParser, BadAnswer, StreamReframer, chunk, error_answer
-from proxy.mitm_internals import interrupt_read, server_transport
+from proxy.mitm_internals import built_response, interrupt_read, server_transport
 from proxy.runtime import METADATA_KEY, FlowInfo, Leg, Runtime, client_gave_up
 from proxy.sides import SideClient
 
@@ -593,17 +593,15 @@ def answer_response(parser: AnswerParser) -> http.Response:
     """The complete answer ``parser`` holds, as mitmproxy's response (its headers as the upstream sent them)."""
     head = parser.response
     assert head is not None and parser.done
-    now = time.time()
-    return http.Response(
+    response: http.Response = built_response(
         head.http_version,
         head.status_code,
         head.reason,
         http.Headers(head.headers),
         parser.take(),
-        None,
-        now,
-        now,
+        time.time(),
     )
+    return response
 
 
 def _header(head: bytes, name: str) -> str | None:

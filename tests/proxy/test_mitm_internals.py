@@ -16,6 +16,7 @@ from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.proxy import server
 from mitmproxy.test import taddons
 
+from proxy import mitm_internals
 from proxy.mitm_internals import interrupt_read, server_transport
 
 
@@ -83,3 +84,22 @@ def test_a_pending_stream_read_is_interrupted_and_later_data_kept() -> None:
     interrupted, task_cancels, later, cancelled = asyncio.run(scenario())
     assert interrupted and cancelled and task_cancels == 0
     assert later == b"late"
+
+
+def test_a_built_response_is_the_constructors_response() -> None:
+    """``built_response`` skips only the constructor's type check: same state, same bytes on the wire, and a
+    change made through the public API (as our hooks make) lands the same way."""
+    from mitmproxy import http
+    from mitmproxy.net.http.http1 import assemble_response
+
+    fields = ((b"content-type", b"application/json"), (b"content-length", b"2"))
+    parts = (b"HTTP/1.1", 200, b"OK", http.Headers(fields), b"{}")
+    built = mitm_internals.built_response(*parts, 1700000000.5)
+    made = http.Response(*parts, None, 1700000000.5, 1700000000.5)
+    assert built.get_state() == made.get_state()
+    assert assemble_response(built) == assemble_response(made)
+    for response in (built, made):
+        response.headers["x-request-id"] = "req_1"
+        response.content = b'{"a":1}'
+    assert assemble_response(built) == assemble_response(made)
+    assert built.get_state() == made.get_state()
