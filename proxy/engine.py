@@ -114,8 +114,8 @@ class ProxyServer:
         """Our addons, in data-path order: front -> auth -> route -> verify key -> upstream -> failover ->
         normalize -> mirror -> record -> metrics."""
         runtime = self.runtime
-        self.sides = SideClient(runtime)
         self.direct = direct_client(self.config, runtime.upstream_ca)
+        self.sides = SideClient(runtime, self.direct)
         record = Record(runtime, self.recorder)
         self.mirror = Mirror(runtime, self.sides, record)
         return [

@@ -14,6 +14,7 @@ the C parser behind uvicorn; judging an OpenAI answer with 18 headers takes abou
 from __future__ import annotations
 
 import re
+import time
 from http import HTTPStatus
 
 import httptools
@@ -100,6 +101,7 @@ class AnswerParser:
         self.response: Head | None = None
         self.data: list[bytes] = []  # body bytes (de-chunked) not yet taken
         self.done = False
+        self.first_body: float | None = None  # when the body's first byte came (``time.perf_counter``)
         self._head = bytearray()  # what came before the head's end
         self._delimited = False  # content-length or chunked: the body's end is marked, not the connection's
 
@@ -149,6 +151,8 @@ class AnswerParser:
 
     def on_body(self, body: bytes) -> None:
         if not self.done:
+            if self.first_body is None:
+                self.first_body = time.perf_counter()
             self.data.append(body)
 
     def on_message_complete(self) -> None:
