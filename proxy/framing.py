@@ -210,7 +210,11 @@ class StreamReframer:
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
     def body(self, data: bytes) -> bytes:
-        return chunk(self.events.feed_joined(data))
+        """The whole events ``data`` completes, chunked: the first in a chunk of its own. mitmproxy hands each
+        chunk on as it parses it, and the hooks (the candidate's events rewritten) run per chunk: a burst of
+        events read at once then reaches the app first event first, not once the last is rewritten."""
+        first, rest = self.events.feed_first_apart(data)
+        return chunk(first) + chunk(rest)
 
     def end(self) -> bytes:
         return chunk(self.events.flush()) + b"0\r\n\r\n"

@@ -7,12 +7,33 @@ byte (events plus :meth:`SSEEvents.pending` reproduce the input) and the assembl
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# An event ends at a blank line; lines end with "\n" or "\r\n" (any mix).
-_EVENT_END = re.compile(rb"\r?\n\r?\n")
+
+def event_ends(buffer: bytes, start: int = 0) -> list[int]:
+    """Where each event in ``buffer`` ends (just past its blank line), from ``start`` on. An event ends at a
+    blank line; lines end with "\n" or "\r\n" (any mix): the ends of ``re.finditer(rb"\r?\n\r?\n")``'s
+    matches, each at a line feed that follows another, directly or after one carriage return. Found with
+    ``bytes.find``: that regex, whose optional first byte defeats re's literal search, is tried at every
+    position (~7% of the proxy's time on a candidate's stream)."""
+    ends: list[int] = []
+    find = buffer.find
+    at = find(b"\n", start)
+    while at >= 0:
+        after = buffer[at + 1 : at + 3]
+        if after[:1] == b"\n":
+            end = at + 2
+        elif after == b"\r\n":
+            end = at + 3
+        else:
+            at = find(b"\n", at + 1)
+            continue
+        ends.append(end)
+        at = find(b"\n", end)
+    return ends
+
+
 # How many bytes of the old buffer a terminator that completes in new data can start in.
 _OVERLAP = 3
 
@@ -29,21 +50,21 @@ class SSEEvents:
         buffer = self._buffer + data
         events: list[bytes] = []
         begin = 0
-        for match in _EVENT_END.finditer(buffer, start):
-            events.append(buffer[begin : match.end()])
-            begin = match.end()
+        for end in event_ends(buffer, start):
+            events.append(buffer[begin:end])
+            begin = end
         self._buffer = buffer[begin:]
         return events
 
-    def feed_joined(self, data: bytes) -> bytes:
-        """``b"".join(self.feed(data))`` without cutting the events apart (the stream re-framer's case)."""
+    def feed_first_apart(self, data: bytes) -> tuple[bytes, bytes]:
+        """The events completed by ``data``, not cut apart but the first: (the first event, the others joined),
+        the stream re-framer's case."""
         start = max(0, len(self._buffer) - _OVERLAP)
         buffer = self._buffer + data
-        end = 0
-        for match in _EVENT_END.finditer(buffer, start):
-            end = match.end()
+        ends = event_ends(buffer, start)
+        first, end = (ends[0], ends[-1]) if ends else (0, 0)
         self._buffer = buffer[end:]
-        return buffer[:end]
+        return buffer[:first], buffer[first:end]
 
     def pending(self) -> bytes:
         """Bytes received that do not yet form a whole event."""

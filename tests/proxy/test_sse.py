@@ -3,6 +3,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.sse import CompletionAssembler, SSEEvents, event_data
+from proxy.sse import CompletionAssembler, SSEEvents, event_data, event_ends
 from tests.shared_paths import FIXTURES
 
 
@@ -76,8 +77,13 @@ def test_splitter_table(feeds: list[bytes], events: list[bytes], pending: bytes)
     assert splitter.pending() == pending
     assert splitter.flush() == pending
     assert splitter.pending() == b""
-    joined = SSEEvents()  # the re-framer's variant: the same bytes, not cut apart
-    assert b"".join(joined.feed_joined(chunk) for chunk in feeds) == b"".join(events)
+    joined = SSEEvents()  # the re-framer's variant: the same bytes, cut after the first event of each feed
+    parts = [joined.feed_first_apart(chunk) for chunk in feeds]
+    assert b"".join(first + rest for first, rest in parts) == b"".join(events)
+    check = SSEEvents()
+    for chunk, (first, rest) in zip(feeds, parts, strict=True):
+        completed = check.feed(chunk)
+        assert first == (completed[0] if completed else b"") and rest == b"".join(completed[1:])
     assert joined.pending() == pending
 
 
@@ -488,3 +494,11 @@ def test_logprobs_content_lists_are_concatenated() -> None:
     assert result["choices"][0]["logprobs"] == {"content": [a, b], "refusal": None}
     assert result["choices"][0]["message"]["content"] == "ab"
     assert result["choices"][0]["finish_reason"] == "length"
+
+
+@given(st.binary(max_size=40).map(lambda b: bytes(b"ab\r\n"[x % 4] for x in b)), st.integers(0, 40))
+def test_event_ends_are_the_blank_line_regex_match_ends(buffer: bytes, start: int) -> None:
+    """``event_ends`` is the scan the splitter uses in place of the regex that defines an event's end: the same
+    ends for any mix of line ends, from any start."""
+    reference = [m.end() for m in re.compile(rb"\r?\n\r?\n").finditer(buffer, min(start, len(buffer)))]
+    assert event_ends(buffer, min(start, len(buffer))) == reference
