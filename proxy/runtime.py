@@ -87,6 +87,7 @@ class FlowInfo:
     admission: Admission | None = None  # the rate limiter's decision
     limit_id: str = ""  # the rate-limit bucket this request was charged to, and how many tokens up front
     charged_tokens: int = 0
+    limits_written: Any = None  # the answer Auth wrote the x-ratelimit-* headers on
     recorded: bool = False
     chat: bool | None = None  # a chat completion request (None: not judged yet; see route.is_chat)
     background: set[Any] = field(default_factory=set)  # tasks working for this flow (kept referenced)

@@ -121,8 +121,11 @@ class Auth:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
-        if info is not None and info.key is not None and flow.response is not None:
-            set_headers(flow.response.headers, info.ratelimit_headers)
+        response = flow.response
+        if info is None or info.key is None or response is None or response is info.limits_written:
+            return  # no app key, or written on this answer already (the response hook comes here again)
+        set_headers(response.headers, info.ratelimit_headers)
+        info.limits_written = response
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)

@@ -58,3 +58,30 @@ def test_auth_settles_the_tokens_an_answer_really_used(runtime: Runtime) -> None
         for f in (first, second)
     ]
     assert remaining == [10_000 - estimate, 10_000 - 500 - estimate]
+
+
+def test_auth_writes_the_limit_headers_once_per_answer_and_again_on_a_replacement(runtime: Runtime) -> None:
+    """The response hook follows responseheaders on the same answer: the six headers are not written twice
+    (each write rebuilds the fields). An answer that replaces it (a failover, our own error) gets them all the
+    same, and an app's own ``x-ratelimit-*`` header never survives beside ours."""
+    keys = KeyStore(Store.open(runtime.config.store))
+    _, plaintext = keys.create("app", rpm=10, tpm=10_000)
+    auth = Auth(runtime, keys)
+    flow = chat_flow()
+    flow.request.headers["authorization"] = f"Bearer {plaintext}"
+    first = tutils.tresp(content=b"{}")
+    first.headers["x-ratelimit-limit-requests"] = "999"  # what an upstream said: ours replace it
+
+    def answer() -> None:
+        flow.response = first
+        auth.responseheaders(flow)
+        fields = first.headers.fields
+        auth.response(flow)
+        assert first.headers.fields is fields  # not rebuilt: nothing to write again
+
+    drive(auth, lambda: auth.request(flow), answer)
+    assert first.headers.get_all("x-ratelimit-limit-requests") == ["10"]
+    replacement = tutils.tresp(content=b"{}")
+    flow.response = replacement
+    drive(auth, lambda: auth.response(flow))
+    assert replacement.headers["x-ratelimit-remaining-requests"] == "9"
