@@ -3,8 +3,9 @@
 The mirror's copies take the pool that fetches served whole answers (``proxy.direct``) where the proxy has one
 (reverse mode): a copy there costs a fraction of aiohttp's per request, all in the proxy's one process. aiohttp
 serves the rest (the incumbent relay, key checks, copies in intercept mode); not httpx, whose pure Python client
-cost the served side about 0.7 ms p50 (bench/proxy_overhead.py). The relayed answer is produced as raw HTTP/1.1 bytes so a failover can hand it to mitmproxy as if the
-candidate had sent it: the client then sees an ordinary response, streamed if it asked for a stream.
+cost the served side about 0.7 ms p50 (bench/proxy_overhead.py). The relayed answer is produced as raw HTTP/1.1
+bytes so a failover can hand it to mitmproxy as if the candidate had sent it: the client then sees an ordinary
+response, streamed if it asked for a stream.
 """
 
 from __future__ import annotations
