@@ -16,6 +16,7 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import certifi
@@ -93,21 +94,42 @@ def tls_context(cafile: str | None = None) -> ssl.SSLContext:
 Address = tuple[str, int, bool]  # host, port, TLS
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a side's base URL points: the request retargeted to it (``proxy.addons.upstream``) and the
+    requests this module writes itself go under its path."""
+
+    scheme: str
+    host: str
+    port: int
+    netloc: str
+    prefix: str  # the URL's path, which the request's path goes under
+
+    @classmethod
+    @lru_cache(maxsize=64)
+    def of(cls, url: str) -> Destination:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return cls(parts.scheme, parts.hostname or "127.0.0.1", port, parts.netloc, parts.path.rstrip("/"))
+
+    @property
+    def address(self) -> Address:
+        return self.host, self.port, self.scheme == "https"
+
+
 def post_request(url: str, path: str, headers: list[tuple[str, str]], body: bytes) -> tuple[Address, bytes]:
     """A ``POST`` of ``body`` to ``path`` under ``url`` (its base path kept) with ``headers``, as the HTTP/1.1
     bytes :meth:`DirectClient.exchange` sends, and the address to send them to. Raises ValueError for a header
     value that would break the head (a line end or NUL: a key read from the environment, say)."""
-    parts = urlsplit(url)
-    tls = parts.scheme == "https"
-    address = (parts.hostname or "127.0.0.1", parts.port or (443 if tls else 80), tls)
-    lines = [f"POST {parts.path.rstrip('/')}{path} HTTP/1.1", f"host: {parts.netloc}"]
+    to = Destination.of(url)
+    lines = [f"POST {to.prefix}{path} HTTP/1.1", f"host: {to.netloc}"]
     for name, value in headers:
         if not set(name + value).isdisjoint("\r\n\0"):
             raise ValueError(f"header {name!r} holds a line end")
         lines.append(f"{name}: {value}")
     lines.append(f"content-length: {len(body)}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
-    return address, head + body
+    return to.address, head + body
 
 
 class _Connection(asyncio.Protocol):

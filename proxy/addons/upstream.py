@@ -6,33 +6,14 @@ The incumbent gets the request byte for byte, except for the key when the proxy 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-from urllib.parse import urlsplit
-
 from mitmproxy import http
 
+from proxy.direct import Destination
 from proxy.fields import header, replace_body, set_headers
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
 from proxy.sides import incumbent_auth, side_request
 
 UPSTREAM_HEADER = "x-alveare-upstream"
-
-
-@dataclass(frozen=True)
-class Destination:
-    scheme: str
-    host: str
-    port: int
-    netloc: str
-    prefix: str  # the URL's path, which the request's path goes under
-
-    @classmethod
-    @lru_cache(maxsize=64)
-    def of(cls, url: str) -> Destination:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return cls(parts.scheme, parts.hostname or "127.0.0.1", port, parts.netloc, parts.path.rstrip("/"))
 
 
 def retarget(
