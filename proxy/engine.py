@@ -40,6 +40,7 @@ from proxy.direct import DirectClient, tls_context
 from proxy.intercept import mode_options
 from proxy.keys import KeyStore
 from proxy.limits_redis import SharedLimiter
+from proxy.mitm_internals import skip_debug_typechecks
 from proxy.recorder import Recorder
 from proxy.runtime import Runtime
 from proxy.sides import SideClient
@@ -371,13 +372,19 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def serving_only_speedups() -> None:
+    """What only the serving process does: mitmproxy's debug-time type checks off, the startup heap frozen."""
+    skip_debug_typechecks()
+    freeze_startup_heap()
+
+
 async def serve(config: Settings, *, ready: Callable[[ProxyServer], None] | None = None) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully."""
     import signal
 
     server = ProxyServer(config)
     await server.start()
-    freeze_startup_heap()
+    serving_only_speedups()
     if ready is not None:
         ready(server)
     stop = asyncio.Event()

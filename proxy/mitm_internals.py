@@ -2,7 +2,8 @@
 public API.
 
 A whole answer fetched by ``proxy.direct`` becomes a ``Response`` without the type check of every field that
-mitmproxy's constructor runs under ``__debug__`` (most of what building one costs; our parser's types are fixed).
+mitmproxy's constructor runs under ``__debug__`` (most of what building one costs; our parser's types are fixed),
+and the serving process drops that check for the requests mitmproxy parses too (:func:`skip_debug_typechecks`).
 
 Failover needs the live reader and writer of a server connection, which mitmproxy 11 keeps in
 ``Proxyserver.connections[client_id].transports[server]`` (a ``ConnectionIO``) and reads again for every chunk,
@@ -79,6 +80,21 @@ def interrupt_read(reader: Any) -> bool:
         return False
     waiter.cancel()  # data_received skips a cancelled waiter
     return True
+
+
+def skip_debug_typechecks() -> None:
+    """mitmproxy checks each field of every request and response it builds against the field's annotation, under
+    ``__debug__`` only (``MessageData.__post_init__``; ``python -O`` drops it): a debugging aid for code that
+    builds messages by hand, about 20 us for each request its own parser reads, whose types are fixed. The
+    process that serves (``proxy.engine.serve``) runs without it; tests and embedders keep it. Idempotent."""
+    from mitmproxy import http
+
+    # the dataclasses' generated __init__ calls __post_init__, so it stays, doing nothing
+    setattr(http.MessageData, "__post_init__", _unchecked)  # noqa: B010 - replacing a method
+
+
+def _unchecked(self: Any) -> None:
+    return None
 
 
 def built_response(

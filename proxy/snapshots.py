@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
 _FINGERPRINT = re.compile(rb'"system_fingerprint"\s*:\s*"([^"\\]{1,100})"')
@@ -37,4 +38,10 @@ class Snapshots:
 
     def fingerprint(self, alias: str, candidate_model: str) -> str:
         seen = self._seen.get(alias, (alias, None))[1]
-        return seen or "fp_" + hashlib.sha256(candidate_model.encode()).hexdigest()[:10]
+        return seen or candidate_fingerprint(candidate_model)
+
+
+@lru_cache(maxsize=256)
+def candidate_fingerprint(candidate_model: str) -> str:
+    """The fingerprint a candidate's answers carry until the incumbent's is seen: fixed per candidate model."""
+    return "fp_" + hashlib.sha256(candidate_model.encode()).hexdigest()[:10]

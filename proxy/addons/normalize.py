@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mitmproxy import http
 
 from proxy import wire
-from proxy.fields import header, replace_body, set_headers
+from proxy.fields import header, set_headers
 from proxy.framing import error_event
 from proxy.normalize import (
     content_chunk_json,
@@ -22,6 +22,7 @@ from proxy.normalize import (
     normalize_completion,
     normalize_error,
     normalize_stream_error,
+    plain_completion_json,
 )
 from proxy.runtime import METADATA_KEY, FlowInfo, Runtime
 from proxy.sse import SSEEvents, event_data
@@ -125,16 +126,19 @@ class Normalize:
         return info
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """A candidate's stream gets OpenAI's headers now, as they go out before its events; a whole answer
+        gets them with its body, in one rewrite of the fields (:meth:`response`)."""
         info = self._applies(flow)
         response = flow.response
         if info is None or response is None:
             self._learn_streamed(flow)
             return
-        self._openai_headers(response, info)
         is_sse = "text/event-stream" in header(response.headers, b"content-type")
         if response.status_code < 400 and is_sse:
-            set_headers(response.headers, {"content-type": SSE_CONTENT_TYPE})
+            self._set_headers(response, info, {"content-type": SSE_CONTENT_TYPE})
             response.stream = CandidateStream(Echo.of(self.runtime, info), info.include_usage, info)
+        elif response.stream:  # streamed for another reason: its headers cannot wait for the body
+            self._set_headers(response, info)
 
     def response(self, flow: http.HTTPFlow) -> None:
         info = self._applies(flow)
@@ -151,15 +155,20 @@ class Normalize:
                 candidate_model=echo.candidate_model,
             )
             response.status_code = status
-            replace_body(response, body, {"content-type": ERROR_CONTENT_TYPE})
+            self._set_body(response, info, body, {"content-type": ERROR_CONTENT_TYPE})
             return
         try:
             obj = wire.loads(response.raw_content or b"")
         except ValueError:
-            return  # a malformed answer reaches the client as it came; the recording marks it
+            obj = None  # a malformed answer reaches the client as it came; the recording marks it
         if isinstance(obj, dict):
-            normalized = normalize_completion(obj, echo.model, fingerprint=echo.fingerprint)
-            replace_body(response, wire.dumps(normalized))
+            fingerprint = echo.fingerprint
+            plain = plain_completion_json(obj, echo.model, fingerprint=fingerprint)
+            if plain is None:
+                plain = wire.dumps(normalize_completion(obj, echo.model, fingerprint=fingerprint))
+            self._set_body(response, info, plain)
+        else:
+            self._set_headers(response, info)
 
     def _learn_streamed(self, flow: http.HTTPFlow) -> None:
         info: FlowInfo | None = flow.metadata.get(METADATA_KEY)
@@ -181,15 +190,33 @@ class Normalize:
             body = response.get_content(strict=False) if encoded else response.raw_content
             self.runtime.snapshots.learn(info.requested_model, body or b"")
 
-    def _openai_headers(self, response: http.Response, info: FlowInfo) -> None:
+    def _set_body(
+        self, response: http.Response, info: FlowInfo, body: bytes, values: dict[str, str] | None = None
+    ) -> None:
+        """The answer's body replaced by ``body``, with OpenAI's headers and ``values``, in one rewrite."""
+        if header(response.headers, b"content-encoding") not in ("", "identity"):
+            self._set_headers(response, info, values)
+            response.content = body  # mitmproxy's setter encodes it and sets the length
+            return
+        response.raw_content = body
+        extra = dict(values or {})
+        if not header(response.headers, b"transfer-encoding"):
+            extra["content-length"] = str(len(body))
+        self._set_headers(response, info, extra)
+
+    def _set_headers(
+        self, response: http.Response, info: FlowInfo, values: dict[str, str] | None = None
+    ) -> None:
+        """OpenAI's headers on a candidate's answer (and ``values``), without the candidate's own."""
         headers = response.headers
-        values = {
+        new = {
             "openai-processing-ms": str(round((time.perf_counter() - info.started) * 1000)),
             "access-control-expose-headers": "X-Request-ID",
             **info.ratelimit_headers,
+            **(values or {}),
         }
         if not header(headers, b"x-request-id"):
-            values["x-request-id"] = wire.new_request_id()
+            new["x-request-id"] = wire.new_request_id()
         if not header(headers, b"openai-version"):
-            values["openai-version"] = "2020-10-01"
-        set_headers(headers, values, drop=CANDIDATE_ONLY_HEADERS)
+            new["openai-version"] = "2020-10-01"
+        set_headers(headers, new, drop=CANDIDATE_ONLY_HEADERS)

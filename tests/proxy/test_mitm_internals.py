@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import inspect
 
+import pytest
 from mitmproxy import version
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.proxy import server
@@ -103,3 +104,29 @@ def test_a_built_response_is_the_constructors_response() -> None:
         response.content = b'{"a":1}'
     assert assemble_response(built) == assemble_response(made)
     assert built.get_state() == made.get_state()
+
+
+def test_the_debug_type_check_is_skipped_and_parsing_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mitmproxy's per-message type check is the dataclass's ``__post_init__`` (a wrong type raises); once
+    skipped, a wrong type passes, and a request its parser reads is the same request as before."""
+    from mitmproxy import http
+    from mitmproxy.net.http.http1 import read
+
+    def wrong() -> object:
+        return http.RequestData(
+            host="h", port="80", method=b"GET", scheme=b"http", authority=b"", path=b"/", http_version=b"HTTP/1.1",
+            headers=http.Headers(), content=None, trailers=None, timestamp_start=0.0, timestamp_end=None,
+        )  # fmt: skip
+
+    head = [b"POST /v1/chat/completions HTTP/1.1\r\n", b"host: 127.0.0.1:8080\r\n", b"content-length: 2\r\n"]
+    before = read.read_request_head(head).get_state()
+    with pytest.raises(TypeError):
+        wrong()  # the check this skips is where it is assumed to be
+    monkeypatch.setattr(http.MessageData, "__post_init__", http.MessageData.__post_init__)  # restored after
+    mitm_internals.skip_debug_typechecks()
+    mitm_internals.skip_debug_typechecks()  # idempotent
+    assert isinstance(wrong(), http.RequestData)
+    after = read.read_request_head(head).get_state()
+    assert {k: v for k, v in after.items() if k != "timestamp_start"} == {
+        k: v for k, v in before.items() if k != "timestamp_start"
+    }

@@ -19,6 +19,7 @@ from proxy.normalize import (
     normalize_completion,
     normalize_error,
     normalize_stream_error,
+    plain_completion_json,
     rewrite_model,
 )
 from tests.openapi_schema import validator
@@ -131,6 +132,7 @@ def test_recorded_openai_errors_pass_through_unchanged() -> None:
     assert json.loads(got) == json.loads(body)
 
 
+@settings(deadline=None)  # the first example compiles OpenAI's schema (run alone: ~0.4 s)
 @given(st.integers(min_value=100, max_value=999), st.binary(max_size=80))
 def test_any_error_becomes_a_valid_openai_error(status: int, body: bytes) -> None:
     got_status, got = normalize_error(status, body)
@@ -143,6 +145,7 @@ def test_any_error_becomes_a_valid_openai_error(status: int, body: bytes) -> Non
 _json_leaf = st.none() | st.booleans() | st.integers() | st.text(max_size=10)
 
 
+@settings(deadline=None)  # as above
 @given(
     st.integers(min_value=400, max_value=599),
     st.dictionaries(
@@ -555,3 +558,110 @@ def test_sglang_content_chunks_take_the_direct_way() -> None:
             content_chunk_json(other, "gpt-4o-mini", include_usage=False, fingerprint=None, chunk_id="c")
             is None
         )
+
+
+# --- the direct writer of plain completions ----------------------------------------------------------------
+
+_COMPLETION_KEYS = {  # per level: the keys SGLang sends, and some it might
+    "completion": ["id", "object", "created", "model", "choices", "usage", "metadata", "system_fingerprint", "x"],
+    "choice": ["index", "message", "logprobs", "finish_reason", "matched_stop", "text"],
+    "message": ["role", "content", "reasoning_content", "tool_calls", "refusal"],
+    "usage": ["prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "reasoning_tokens"],
+}  # fmt: skip
+_completion_change = st.tuples(
+    st.sampled_from(sorted(_COMPLETION_KEYS)),
+    st.integers(0, 8),
+    st.one_of(
+        st.just(_DELETE),
+        _VALUES,
+        st.sampled_from(["length", "tool_calls", "abort", "assistant", "chatcmpl-Q"]),
+    ),
+)
+
+
+@st.composite
+def _completion(draw: st.DrawFn) -> dict[str, Any]:
+    """SGLang's plain answer (random text, time, counts), with up to three keys changed, added or removed."""
+    message = {
+        "role": "assistant",
+        "content": draw(st.text(max_size=20)),
+        "reasoning_content": None,
+        "tool_calls": None,
+    }
+    choice = {
+        "index": draw(st.integers(0, 3)),
+        "message": message,
+        "logprobs": None,
+        "finish_reason": draw(st.sampled_from(["stop", "length", None])),
+        "matched_stop": 151645,
+    }
+    usage = {
+        "prompt_tokens": draw(st.integers(0, 999)),
+        "total_tokens": draw(st.integers(0, 999)),
+        "completion_tokens": draw(st.integers(0, 999)),
+        "prompt_tokens_details": None,
+        "reasoning_tokens": 0,
+    }
+    completion = {
+        "id": "chatcmpl-P",
+        "object": "chat.completion",
+        "created": draw(st.integers(0, 2**40)),
+        "model": "qwen:classify",
+        "choices": [choice],
+        "usage": usage,
+        "metadata": {"weight_version": "default"},
+    }
+    for level, position, value in draw(st.lists(_completion_change, max_size=3)):
+        target = {"completion": completion, "choice": choice, "message": message, "usage": usage}[level]
+        key = _COMPLETION_KEYS[level][position % len(_COMPLETION_KEYS[level])]
+        if value is _DELETE:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    return completion
+
+
+def _same_id(body: bytes) -> bytes:
+    """``body`` with its completion id written as one placeholder (a bare id gets a new random one each time)."""
+    obj = json.loads(body)
+    assert obj["id"].startswith("chatcmpl-")
+    return wire.dumps({**obj, "id": "chatcmpl-same"})
+
+
+@settings(max_examples=300)
+@given(_completion(), st.one_of(st.none(), st.just("fp_0123456789")))
+def test_plain_completions_written_directly_are_the_normalized_bytes(
+    completion: dict[str, Any], fingerprint: str | None
+) -> None:
+    fast = plain_completion_json(copy.deepcopy(completion), "gpt-4o-mini", fingerprint=fingerprint)
+    if fast is not None:
+        slow = wire.dumps(
+            normalize_completion(copy.deepcopy(completion), "gpt-4o-mini", fingerprint=fingerprint)
+        )
+        if completion.get("id") == "chatcmpl-P":
+            assert fast == slow
+        else:
+            assert _same_id(fast) == _same_id(slow)
+
+
+def test_sglang_plain_answers_take_the_direct_way() -> None:
+    answer = json.loads(
+        b'{"id":"5e4ea532910e4a13bf1a32f09f04794d","object":"chat.completion","created":1796227717,'
+        b'"model":"qwen:classify","choices":[{"index":0,"message":{"role":"assistant","content":"Of course. '
+        b'\\u00c9t\\u00e9 \\"ok\\"","reasoning_content":null,"tool_calls":null},"logprobs":null,"finish_reason":'
+        b'"stop","matched_stop":151645}],"usage":{"prompt_tokens":18,"total_tokens":38,"completion_tokens":20,'
+        b'"prompt_tokens_details":null,"reasoning_tokens":0},"metadata":{"weight_version":"default"}}'
+    )  # as SGLang 0.5 writes it (the sim's sglang flavour)
+    fast = plain_completion_json(copy.deepcopy(answer), "gpt-4o-mini-2024-07-18", fingerprint="fp_1")
+    assert fast is not None
+    slow = wire.dumps(
+        normalize_completion(copy.deepcopy(answer), "gpt-4o-mini-2024-07-18", fingerprint="fp_1")
+    )
+    assert _same_id(fast) == _same_id(slow)
+    _validate("CreateChatCompletionResponse", json.loads(fast))
+    tools = copy.deepcopy(answer)
+    tools["choices"][0]["message"]["tool_calls"] = [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]
+    two = copy.deepcopy(answer)
+    two["choices"].append(copy.deepcopy(two["choices"][0]))
+    for other in (tools, two):
+        assert plain_completion_json(other, "gpt-4o-mini", fingerprint=None) is None
