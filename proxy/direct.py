@@ -186,6 +186,49 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class _Deadline:
+    """Cancels ``waiter`` (an answer being awaited on ``connection``) once one of ``deadlines`` passes, and says
+    why in ``reason``. No timer is moved as bytes arrive: it fires at the earliest any deadline could pass (an
+    idle one counts from a byte, so from now at the earliest), and then waits again for the one now due. An
+    object, not closures: a closure that schedules itself is a reference cycle, left for the cyclic collector
+    with everything it holds, one per request."""
+
+    __slots__ = ("connection", "deadlines", "handle", "loop", "reason", "start", "waiter")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        waiter: asyncio.Future[None],
+        connection: _Connection,
+        deadlines: Deadlines,
+        start: float,
+        sent: float,
+    ) -> None:
+        self.loop, self.waiter, self.connection = loop, waiter, connection
+        self.deadlines, self.start = deadlines, start
+        self.reason: str | None = None
+        first = max(0.0, min(self._due()[0], sent + deadlines.idle) - sent)
+        self.handle: asyncio.TimerHandle | None = loop.call_later(first, self._fire)
+
+    def _due(self) -> tuple[float, str, float]:
+        connection = self.connection
+        return self.deadlines.due(self.start, connection.last_byte, not connection.got_bytes)
+
+    def _fire(self) -> None:
+        when, kind, limit = self._due()
+        now = time.monotonic()
+        if now < when:  # bytes came meanwhile: the deadline moved on
+            self.handle = self.loop.call_later(when - now, self._fire)
+        elif not self.waiter.done():
+            self.reason = expired_reason(kind, limit)
+            self.waiter.cancel()
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None  # the handle held this object: the pair is freed now, not by the collector
+
+
 class DirectClient:
     """Pooled HTTP/1.1 connections to the upstreams (over TLS where asked), one request at a time on each."""
 
@@ -254,35 +297,17 @@ class DirectClient:
         start = sent - (time.perf_counter() - started)
         assert connection.transport is not None
         connection.transport.write(request)
-        timer: asyncio.TimerHandle | None = None
-        reason: list[str] = []
-
-        def due() -> tuple[float, str, float]:
-            return deadlines.due(start, connection.last_byte, not connection.got_bytes)
-
-        def on_timer() -> None:
-            nonlocal timer
-            when, kind, limit = due()
-            now = time.monotonic()
-            if now < when:  # bytes came meanwhile: the deadline moved on
-                timer = loop.call_later(when - now, on_timer)
-            elif not waiter.done():
-                reason.append(expired_reason(kind, limit))
-                waiter.cancel()
-
-        # No timer is moved as bytes arrive: it fires at the earliest any deadline could pass (an idle one counts
-        # from a byte, so from now at the earliest), and then waits again for the one now due.
-        timer = loop.call_later(max(0.0, min(due()[0], sent + deadlines.idle) - sent), on_timer)
+        deadline = _Deadline(loop, waiter, connection, deadlines, start, sent)
         ok = False
         try:
             await waiter
             ok = True
         except asyncio.CancelledError:
-            if not reason:
+            if deadline.reason is None:
                 raise  # not our deadline: the flow itself was cancelled
-            raise Expired(reason[0]) from None
+            raise Expired(deadline.reason) from None
         finally:
-            timer.cancel()
+            deadline.cancel()
             connection.parser = connection.waiter = None
             if ok and _reusable(parser):
                 self._release(connection)

@@ -8,8 +8,10 @@ now go through this client for whole answers.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ssl
 import time
+import types
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -88,6 +90,38 @@ def test_answers_come_back_parsed_and_a_connection_serves_the_next_request() -> 
         client.close()
 
     run(handler, test)
+
+
+def test_an_exchange_leaves_nothing_for_the_cyclic_collector() -> None:
+    """What an answer allocates is freed as soon as it is done with (reference counting), not left in cycles
+    for the cyclic collector to find later: its passes over the young objects are part of the served path."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(OK)
+
+    async def test(address: Address, connections: list[int]) -> None:
+        client = DirectClient(1 << 20)
+        await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)  # the connection, made once
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds is kept in gc.garbage, not freed
+        try:
+            for _ in range(20):
+                await client.exchange(address, REQUEST, time.perf_counter(), LOOSE)
+            gc.collect()
+            ours = [o for o in gc.garbage if type(o).__module__.startswith("proxy.") or _closure_of_ours(o)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        assert ours == []
+        client.close()
+
+    run(handler, test)
+
+
+def _closure_of_ours(obj: object) -> bool:
+    return isinstance(obj, types.FunctionType) and obj.__module__.startswith("proxy.")
 
 
 def test_a_chunked_answer_is_de_chunked_and_an_answer_that_closes_is_not_pooled() -> None:
