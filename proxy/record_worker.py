@@ -9,7 +9,6 @@ to a bounded spool on disk (:mod:`proxy.spool`), written, in order, when the sto
 
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 import signal
@@ -25,6 +24,7 @@ from mitmproxy.net import encoding
 from core.config import RecordSettings
 from core.pair import Answer, Pair, Side
 from core.store import Store
+from proxy import wire
 from proxy.redact import redact_pii
 from proxy.runtime import Leg
 from proxy.spool import Spool
@@ -96,7 +96,7 @@ def leg_answer(leg: Leg) -> Answer:
         error = error or stream_error
     elif raw:
         try:
-            parsed = json.loads(raw)
+            parsed = wire.loads(raw)
             body = parsed if isinstance(parsed, dict) else None
             if body is None:
                 error = error or "answer is not a JSON object"
@@ -125,7 +125,7 @@ def _assemble(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
 
 def flow_pair(flow: Finished, *, redact: bool) -> Pair:
     legs = {leg.side: leg for leg in map(as_leg, flow.legs)}
-    request = json.loads(flow.request) if isinstance(flow.request, bytes) else flow.request
+    request = wire.loads(flow.request) if isinstance(flow.request, bytes) else flow.request
     if redact:
         request = redact_pii(request)
     answers = {side: leg_answer(leg) for side, leg in legs.items()}
