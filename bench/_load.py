@@ -113,6 +113,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.sent = 0.0
         self.first: float | None = None
+        # a routed client (measure_routed): the connection each request goes out on, by the request's index
+        self.routes: Sequence[asyncio.Transport] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -127,6 +129,8 @@ class _Connection(asyncio.Protocol):
         self._send()
 
     def _send(self) -> None:
+        if self.routes is not None:
+            self.transport = self.routes[self.index % len(self.requests)]
         assert self.transport is not None
         request = self.requests[self.index % len(self.requests)]
         self.index += 1
@@ -203,7 +207,8 @@ class _Connection(asyncio.Protocol):
             if not self.done.done():
                 self.done.set_result(None)
             assert self.transport is not None
-            self.transport.close()
+            for transport in self.routes or (self.transport,):
+                transport.close()
             return False
         self._send()
         return True
@@ -252,6 +257,54 @@ def measure(
     """Closed-loop load from ``connections`` keep-alive connections for ``seconds``."""
     requests = http_requests(host, port, bodies, headers, token)
     return _run(_measure(host, port, requests, connections, seconds))
+
+
+class _Routed(asyncio.Protocol):
+    """One of a routed client's connections: what arrives goes to the client, which has one request in flight."""
+
+    def __init__(self, client: _Connection) -> None:
+        self.client = client
+
+    def data_received(self, data: bytes) -> None:
+        self.client.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.connection_lost(exc)
+
+
+async def _measure_routed(
+    host: str, ports: Sequence[int], requests: Sequence[bytes], routes: Sequence[int], seconds: float
+) -> Sample:
+    loop = asyncio.get_running_loop()
+    sample = Sample()
+    done: asyncio.Future[None] = loop.create_future()
+    start = time.perf_counter()
+    client = _Connection(requests, 0, start + seconds, sample, done)
+    transports = []
+    for port in ports:
+        transport, _ = await loop.create_connection(functools.partial(_Routed, client), host, port)
+        transports.append(cast(asyncio.Transport, transport))
+    client.routes = [transports[route] for route in routes]
+    client._send()
+    await asyncio.wait_for(done, seconds + 30)
+    sample.seconds = time.perf_counter() - start
+    return sample
+
+
+def measure_routed(
+    host: str,
+    ports: Sequence[int],
+    bodies: Sequence[bytes],
+    routes: Sequence[int],
+    seconds: float,
+    headers: dict[str, str] | None = None,
+    token: str = "sk-bench",
+) -> Sample:
+    """One closed-loop client, one request at a time, that sends ``bodies[i]`` to ``ports[routes[i]]``, each port
+    over a kept-alive connection of its own: calling several upstreams directly, as a proxy that splits does."""
+    per_port = [http_requests(host, port, bodies, headers, token) for port in ports]
+    requests = [per_port[route][number] for number, route in enumerate(routes)]
+    return _run(_measure_routed(host, ports, requests, routes, seconds))
 
 
 # --- idle streams -------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Baselines, each driven with the same load: ``direct`` (the incumbent sim, to turn latencies into "added") and
 ``engine`` (``bench/_engine.py``: the same embedded Master and options as ``proxy/engine.py`` builds, none of our
-addons). Then our proxy in several configurations (split %, mirror rate, app keys on/off; recording always on).
+addons). The engine calls the incumbent alone; a configuration of ours that splits calls both sims, so its
+latency is "added" over its own direct mix (each request sent straight to the sim its split picks, measured
+at 1 connection with the engine and ours: :func:`direct_mix`). Then our proxy in several configurations (split %, mirror rate, app keys on/off; recording always on).
 Per target: p50/p99 at 1 keep-alive connection, req/s at 16 (and 64 with ``--c64``), streams/s and the time
 to the first ``data:`` chunk of 50-event SSE streams at 16 connections, and the resident memory that 1,000
 streams held open at once (each past its first event) add to the server; beside req/s at 16, the server's CPU time
@@ -314,6 +316,8 @@ class Target:
     port: int
     token: str = "sk-bench"
     pid: int | None = None  # the server process, for its memory
+    # a direct mix (c=1 only): each body to ports[routes[i]] (``port`` unused), as the split sends it
+    routes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
 
 def rss_bytes(pid: int) -> int:
@@ -359,23 +363,36 @@ def interleaved(
         for t in order:
             part = seconds / len(orders)
             before = cpu_seconds(t.pid) if cpu is not None and t.pid is not None else 0.0
-            parts[t.scenario].append(_load.measure("127.0.0.1", t.port, *load, part, token=t.token, **kwargs))
+            if t.routes is not None:
+                bodies, connections = load
+                assert connections == 1, "a direct mix is measured at one connection"
+                ports, routes = t.routes
+                sample = _load.measure_routed(
+                    "127.0.0.1", ports, bodies, routes, part, token=t.token, **kwargs
+                )
+            else:
+                sample = _load.measure("127.0.0.1", t.port, *load, part, token=t.token, **kwargs)
+            parts[t.scenario].append(sample)
             if cpu is not None and t.pid is not None:
                 cpu[t.scenario] = cpu.get(t.scenario, 0.0) + cpu_seconds(t.pid) - before
     return {name: merged(samples) for name, samples in parts.items()}
 
 
-def measure_targets(results: Results, targets: list[Target], plan: Plan, *, full: bool = True) -> None:
+def measure_targets(
+    results: Results, targets: list[Target], plan: Plan, *, full: bool = True, c1_too: tuple[Target, ...] = ()
+) -> None:
     """Every load of the plan against each target, interleaved; ``full=False``: concurrency 1 and streams only.
+    ``c1_too``: targets measured at concurrency 1 only, interleaved with the others (a variant's direct mix).
 
     wrk runs last: it hangs up with requests in flight when its time is up, which the proxy counts as failures.
     """
     whole = _load.chat_bodies(stream=False)
     streamed = _load.chat_bodies(stream=True)
-    for t in targets:
+    for t in (*c1_too, *targets):
         results.figures[t.scenario] = Figures(t.scenario)
+    for t in targets:
         _load.measure("127.0.0.1", t.port, whole, 16, plan.warmup, token=t.token)  # pools, lazy imports
-    for name, one in interleaved(targets, plan.seconds, (whole, 1)).items():
+    for name, one in interleaved([*c1_too, *targets], plan.seconds, (whole, 1)).items():
         f = results.figures[name]
         f.p50_ms = _load.percentile(one.latencies_ms, 50)
         f.p99_ms = _load.percentile(one.latencies_ms, 99)
@@ -424,6 +441,41 @@ def engine_for(variant: Variant) -> str:
     return f"  engine (for {variant.name})"
 
 
+def direct_for(name: str) -> str:
+    return f"  direct (for {name})"
+
+
+def is_ours(name: str) -> bool:
+    """A configuration of our proxy (not a baseline row)."""
+    return name not in ("direct", "nginx") and not name.startswith(("  engine", "  direct"))
+
+
+def direct_mix(tmp: Path, variant: Variant, urls: tuple[str, str]) -> tuple[Target, ...]:
+    """What calling the upstreams directly costs in ``variant``: each request to the side its split sends it
+    to (the proxy's own sticky assignment), over a kept-alive connection per side. Latency our proxy adds is
+    measured over this; the engine's, over calling the incumbent alone, which is all it calls. Requests that
+    alternate between two stand-ins take longer than requests to one (each wakes another process on the
+    shared core): without this, that time would count as ours. None when the split sends every request to
+    the incumbent (plain ``direct`` is its mix)."""
+    from core.config import load_config
+    from proxy import assign
+
+    salt = load_config(proxy_config(tmp)).salt
+    routes = tuple(
+        int(
+            assign.choose_side(
+                assign.bucket(salt, assign.stickiness_key(json.loads(body), {})), variant.split
+            )
+            == "candidate"
+        )
+        for body in _load.chat_bodies(stream=False)
+    )
+    if not any(routes):
+        return ()
+    ports = tuple(int(url.rsplit(":", 1)[1]) for url in urls)
+    return (Target(direct_for(variant.name), 0, routes=(ports, routes)),)
+
+
 def measure_proxy(
     results: Results, tmp: Path, plan: Plan, variant: Variant, urls: tuple[str, str], engine: tuple[int, int]
 ) -> None:
@@ -440,7 +492,7 @@ def measure_proxy(
             Target(engine_for(variant), engine[0], pid=engine[1]),
             Target(variant.name, int(m.group(1)), token, pid=m.pid),
         ]
-        measure_targets(results, targets, plan)
+        measure_targets(results, targets, plan, c1_too=direct_mix(tmp, variant, urls))
         status = healthz(m.group(2))
     store = Store.open(store_url)
     status["pairs_in_store"] = store.count_pairs()
@@ -485,7 +537,8 @@ TARGETS = (
 
 def derived(results: Results, name: str) -> dict[str, float]:
     """Added latencies (over direct) and the figures compared with the engine."""
-    f, direct = results.figures[name], results.figures["direct"]
+    f = results.figures[name]
+    direct = results.figures.get(direct_for(name), results.figures["direct"])
     return {
         "added_p50": f.p50_ms - direct.p50_ms,
         "added_p99": f.p99_ms - direct.p99_ms,
@@ -522,11 +575,12 @@ def table(results: Results) -> list[str]:
     head = f"{'scenario':<{W}}" + "".join(f"{c[0]:>11}" for c in cols) + f"{'bad':>6}  served at c=1"
     lines = [head, "-" * len(head)]
     for name, f in results.figures.items():
-        if name == "direct":
+        if name == "direct" or name.startswith("  direct"):
+            sse = f"{f.sse_per_s:>11,.0f}{f.ttfc_p50_ms:>11.3f}" if name == "direct" else f"{'-':>11}" * 2
             lines.append(
                 f"{name:<{W}}{f.p50_ms:>11.3f}{f.p99_ms:>11.3f}{'-':>11}"
                 + "".join(f"{'-':>11}" for c in cols[3 : -3 if idle else -2])
-                + f"{f.sse_per_s:>11,.0f}{f.ttfc_p50_ms:>11.3f}"
+                + sse
                 + (f"{'-':>11}" if idle else "")
                 + f"{f.bad:>6}  (p50/p99 absolute)"
             )
@@ -537,9 +591,7 @@ def table(results: Results) -> list[str]:
             f"{name:<{W}}" + "".join(f"{values[c[1]]:>11{c[2]}}" for c in cols) + f"{f.bad:>6}  {served}"
         )
     lines += ["", "ours / engine (TTFC: ours - engine, ms)", head.split("bad")[0]]
-    for name in results.figures:
-        if name in ("direct", "nginx") or "engine" in name:
-            continue
+    for name in filter(is_ours, results.figures):
         r = ratios(results, name)
         keys = [c[1] if c[1] != "ttfc" else "ttfc_minus" for c in cols]
         lines.append(
@@ -551,9 +603,7 @@ def table(results: Results) -> list[str]:
 
 def target_lines(results: Results) -> tuple[list[str], int]:
     lines, missed = [], 0
-    for name in results.figures:
-        if name in ("direct", "nginx") or "engine" in name:
-            continue
+    for name in filter(is_ours, results.figures):
         r = ratios(results, name)
         marks = []
         for label, key, limit, kind in TARGETS:
@@ -658,11 +708,7 @@ def main() -> None:
             "layout": layout(plan),
             "seconds_per_measurement": plan.seconds,
             "figures": {k: asdict(v) for k, v in results.figures.items()},
-            "ratios": {
-                k: ratios(results, k)
-                for k in results.figures
-                if k not in ("direct", "nginx") and "engine" not in k
-            },
+            "ratios": {k: ratios(results, k) for k in filter(is_ours, results.figures)},
             "proxy_stats": results.proxy_stats,
             "targets": lines,
             "notes": results.notes,
