@@ -207,7 +207,7 @@ class _Connection(asyncio.Protocol):
             if not self.done.done():
                 self.done.set_result(None)
             assert self.transport is not None
-            for transport in self.routes or (self.transport,):
+            for transport in set(self.routes or (self.transport,)):
                 transport.close()
             return False
         self._send()

@@ -51,11 +51,8 @@ _COMPLETION_ORDER = (
 _CHUNK_ORDER = ("id", "object", "created", "model", "service_tier", "system_fingerprint", "choices", "usage")
 # OpenAI's finish reasons; SGLang's "abort" has no OpenAI equivalent, the answer simply stopped.
 _FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
-_PLAIN_FINISH = (
-    None,
-    "stop",
-    "length",
-)  # the finish reasons of a plain answer, kept as they are (None: stop)
+# The finish reasons of a plain answer, written as they are (None: "stop", as normalize_completion writes it).
+_PLAIN_FINISH = (None, "stop", "length")
 
 # Status codes OpenAI answers /v1/chat/completions with; others become 400 (client side) or 500.
 OPENAI_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 413, 429, 500, 502, 503, 504})
