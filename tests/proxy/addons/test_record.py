@@ -11,7 +11,7 @@ from core.store import Store
 from proxy.addons.record import Record, Tap
 from proxy.record_worker import leg_answer
 from proxy.recorder import Recorder
-from proxy.runtime import Leg, Runtime
+from proxy.runtime import METADATA_KEY, Leg, Runtime
 from tests.proxy.addons.flows import chat_flow, drive, routed
 
 
@@ -50,3 +50,38 @@ def test_recorder_decodes_compressed_answers() -> None:
     assert leg_answer(leg).content == "zipped"
     broken = Leg(side="incumbent", status=200, chunks=[b"not gzip"], encoding="gzip", started=0.0)
     assert leg_answer(broken).error == "cannot decode a gzip body"
+
+
+def test_a_stream_the_app_had_whole_is_recorded_though_it_hung_up_before_the_last_frame(
+    runtime: Runtime,
+) -> None:
+    """An SDK that has read ``data: [DONE]`` may close the connection before the body's closing chunk: mitmproxy
+    ends the flow as "Client disconnected", yet the app was served. A stream cut before [DONE] is not a pair."""
+    from mitmproxy import flow as mitm_flow
+
+    runtime.percent = 100
+    store = Store.open(runtime.config.store)
+    recorder = Recorder(runtime.config.store, runtime.config.record, runtime.counts)
+    record = Record(runtime, recorder)
+    event = (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+        b'[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}]}\n\n'
+    )
+    flows = []
+    for sent in (event + b"data: [DONE]\n\n", event):  # whole, then cut before [DONE]
+        flow = chat_flow()
+        routed(runtime, flow)
+        flow.response = tutils.tresp(content=b"", headers=((b"content-type", b"text/event-stream"),))
+
+        def serve_then_hang_up(flow: object = flow, sent: bytes = sent) -> None:
+            record.responseheaders(flow)  # type: ignore[arg-type]
+            flow.response.stream(sent)  # type: ignore[attr-defined]
+            flow.error = mitm_flow.Error("Client disconnected.")  # type: ignore[attr-defined]
+            record.error(flow)  # type: ignore[arg-type]
+
+        drive(record, serve_then_hang_up)
+        flows.append(flow)
+    recorder.close()
+    (pair,) = list(store.iter_pairs())
+    assert pair.pair_id == flows[0].metadata[METADATA_KEY].pair_id
+    assert pair.candidate is not None and pair.candidate.content == "Hello" and pair.candidate.error is None
