@@ -4,7 +4,8 @@ Baselines, each driven with the same load: ``direct`` (the incumbent sim, to tur
 ``engine`` (``bench/_engine.py``: the same embedded Master and options as ``proxy/engine.py`` builds, none of our
 addons). The engine calls the incumbent alone; a configuration of ours that splits calls both sims, so its
 latency is "added" over its own direct mix (each request sent straight to the sim its split picks, measured
-at 1 connection with the engine and ours: :func:`direct_mix`). Then our proxy in several configurations (split %, mirror rate, app keys on/off; recording always on).
+at 1 connection with the engine and ours: :func:`direct_mix`). Then our proxy in several configurations
+(split %, mirror rate, app keys on/off; recording always on).
 Per target: p50/p99 at 1 keep-alive connection, req/s at 16 (and 64 with ``--c64``), streams/s and the time
 to the first ``data:`` chunk of 50-event SSE streams at 16 connections, and the resident memory that 1,000
 streams held open at once (each past its first event) add to the server; beside req/s at 16, the server's CPU time
